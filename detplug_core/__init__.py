@@ -1,0 +1,57 @@
+"""detplug core: Config, scoped Registry, plugin loader and Runner.
+
+Importing this package is cheap: it imports neither torch nor any plugin. Plugins load on
+the first registry lookup or listing; the Runner (which needs torch) loads on first access.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from detplug_core.errors import DetplugError
+from detplug_core.registry import (
+    DATASETS,
+    HOOKS,
+    METRICS,
+    MODELS,
+    OPTIMIZERS,
+    SAMPLERS,
+    SCHEDULERS,
+    TRANSFORMS,
+    Registry,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DATASETS",
+    "HOOKS",
+    "METRICS",
+    "MODELS",
+    "OPTIMIZERS",
+    "SAMPLERS",
+    "SCHEDULERS",
+    "TRANSFORMS",
+    "Config",
+    "DetplugError",
+    "Hook",
+    "Registry",
+    "Runner",
+    "hookimpl",
+    "__version__",
+]
+
+_LAZY = {
+    "Config": "detplug_core.config",
+    "Runner": "detplug_core.runner",
+    "Hook": "detplug_core.runner.hook",
+    "hookimpl": "detplug_core.hookspecs",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'detplug_core' has no attribute {name!r}")

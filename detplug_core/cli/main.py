@@ -1,0 +1,108 @@
+"""The ``detplug`` command line.
+
+Built-in commands live in their own modules and are imported only when run, so
+``detplug --help`` and ``detplug --version`` import neither torch nor any plugin. Commands
+contributed by plugins (hook ``detplug_cli_commands``) are found when an unknown command name
+is used, and listed by ``detplug plugins``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import traceback
+
+import click
+
+from detplug_core import __version__
+from detplug_core.errors import DetplugError
+
+BUILTIN_COMMANDS = {
+    "train": ("detplug_core.cli.train", "train", "Train a model from a config."),
+    "test": ("detplug_core.cli.test", "test", "Evaluate a config or a checkpoint."),
+    "infer": ("detplug_core.cli.infer", "infer", "Draw and save predictions on images."),
+    "config": ("detplug_core.cli.config_cmd", "config", "Print the merged, resolved config."),
+    "plugins": ("detplug_core.cli.plugins_cmd", "plugins", "List installed plugins."),
+    "registry": ("detplug_core.cli.registry_cmd", "registry", "List registered components."),
+    "new-plugin": ("detplug_core.cli.new_plugin", "new_plugin", "Scaffold a plugin package."),
+}
+
+
+class DetplugGroup(click.Group):
+    """A click group whose built-in commands load lazily and whose plugins add commands."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(BUILTIN_COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in BUILTIN_COMMANDS:
+            module, attr, _ = BUILTIN_COMMANDS[cmd_name]
+            return getattr(importlib.import_module(module), attr)
+        return plugin_commands().get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, help_) for name, (_, _, help_) in sorted(BUILTIN_COMMANDS.items())]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+        with formatter.section("Plugin commands"):
+            formatter.write_text(
+                "Installed plugins may add commands (e.g. 'detplug convert'); "
+                "'detplug plugins' lists them."
+            )
+
+    def invoke(self, ctx: click.Context):  # noqa: ANN201
+        try:
+            return super().invoke(ctx)
+        except DetplugError as err:
+            if ctx.obj and ctx.obj.get("debug"):
+                traceback.print_exc()
+            click.echo(f"error: {err}", err=True)
+            ctx.exit(err.exit_code)
+
+
+def plugin_commands() -> dict[str, click.Command]:
+    """Commands added by installed plugins, by name."""
+    from detplug_core.plugins import make_plugin_manager
+
+    pm = make_plugin_manager()
+    commands: dict[str, click.Command] = {}
+    for result in pm.hook.detplug_cli_commands():
+        for command in result or []:
+            commands[command.name] = command
+    return commands
+
+
+@click.group(cls=DetplugGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="detplug")
+@click.option("--debug", is_flag=True, help="Show full tracebacks for errors.")
+@click.option(
+    "-p",
+    "plugin_opts",
+    multiple=True,
+    metavar="[no:]NAME",
+    help="Block a plugin (no:NAME, by entry-point or distribution name) or load one that "
+    "autoload (DETPLUG_PLUGINS_AUTOLOAD=0) skipped.",
+)
+@click.pass_context
+def cli(ctx: click.Context, debug: bool, plugin_opts: tuple[str, ...]) -> None:
+    """detplug: object detection training whose models, data, metrics and hooks are plugins."""
+    from detplug_core.plugins.loader import configure, parse_p_options
+
+    blocked, enabled = parse_p_options(plugin_opts)
+    configure(blocked=blocked, enabled=enabled)
+    ctx.obj = {"debug": debug}
+
+
+def main(argv: list[str] | None = None) -> None:
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        cli.main(args=argv, prog_name="detplug", standalone_mode=True)
+    except DetplugError as err:  # raised while resolving a command, before invoke
+        if debug:
+            traceback.print_exc()
+        click.echo(f"error: {err}", err=True)
+        sys.exit(err.exit_code)
+
+
+if __name__ == "__main__":
+    main()

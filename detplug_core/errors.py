@@ -1,0 +1,49 @@
+"""Exception types shared by the whole core.
+
+Every error a user can cause (bad config, missing file, unknown component, broken plugin)
+derives from :class:`DetplugError`. The CLI turns it into one line on stderr and exit code 2;
+anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class DetplugError(Exception):
+    """A user-facing error: the message alone must say what is wrong and where."""
+
+    exit_code = 2
+
+
+class ConfigError(DetplugError):
+    """A config file or override is malformed (names file, line and key path)."""
+
+
+class RegistryError(DetplugError):
+    """A registry was misused: duplicate names or scopes."""
+
+
+class NotFoundError(RegistryError, KeyError):
+    """A type name could not be resolved in the registry tree."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class AmbiguousNameError(RegistryError):
+    """A bare type name matched components of several scopes."""
+
+
+class BuildError(DetplugError):
+    """A component could not be built from its config (bad argument name, ...)."""
+
+
+class PluginError(DetplugError):
+    """A plugin failed to load, or a config needs a plugin that is missing or failed."""
+
+
+class CheckpointError(DetplugError):
+    """A checkpoint file is missing, truncated, corrupt or unsafe."""
+
+
+class DataError(DetplugError):
+    """A dataset file is missing or malformed (names the file and the sample)."""

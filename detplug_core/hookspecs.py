@@ -1,0 +1,186 @@
+"""Hook specifications: the reference for everything a plugin can hook into.
+
+Two families:
+
+* plugin-level hooks, prefixed ``detplug_``: called by the CLI and the config machinery;
+* runner stages (``before_run`` ... ``after_load_checkpoint``): called by the Runner, in the
+  order documented in docs/hooks.md. Config hook objects (``hooks:`` list) and installed
+  plugins' ``@hookimpl`` functions both take part.
+
+Every argument is passed by keyword; an implementation may accept any subset of them.
+Implement a hook in a plugin module like this::
+
+    from detplug_core import hookimpl
+
+    @hookimpl
+    def after_train_iter(runner, outputs):
+        ...
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pluggy
+
+PROJECT = "detplug"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+RUNNER_STAGES = (
+    "before_run",
+    "after_run",
+    "before_train",
+    "after_train",
+    "before_train_epoch",
+    "after_train_epoch",
+    "before_train_iter",
+    "after_train_iter",
+    "before_val",
+    "after_val",
+    "before_val_epoch",
+    "after_val_epoch",
+    "before_val_iter",
+    "after_val_iter",
+    "before_test",
+    "after_test",
+    "before_test_epoch",
+    "after_test_epoch",
+    "before_test_iter",
+    "after_test_iter",
+    "before_save_checkpoint",
+    "after_load_checkpoint",
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Plugin-level hooks
+# --------------------------------------------------------------------------------------------
+@hookspec
+def detplug_cli_commands() -> list[Any]:
+    """Return a list of ``click.Command`` objects to add to the ``detplug`` CLI.
+
+    Called when the user runs a command that is not built in (``detplug convert ...``), and by
+    ``detplug plugins`` to list what each plugin adds. Command names must be unique."""
+
+
+@hookspec
+def detplug_adjust_config(config: dict) -> None:
+    """Modify the merged, resolved config in place before anything is built from it.
+
+    Called once per ``detplug train/test`` after overrides are applied. ``config`` is a plain
+    nested dict; plugins should only add defaults they own, never silently change user keys."""
+
+
+# --------------------------------------------------------------------------------------------
+# Runner stages. ``runner`` is the running :class:`detplug_core.Runner`; ``runner.epoch`` and
+# ``runner.iter`` count completed epochs and iterations (0-based for the one in progress).
+# --------------------------------------------------------------------------------------------
+@hookspec
+def before_run(runner: Any) -> None:
+    """Once, after the runner is built (and resumed) and before any loop starts."""
+
+
+@hookspec
+def after_run(runner: Any) -> None:
+    """Once, after every loop has ended, also when the run stops early."""
+
+
+@hookspec
+def before_train(runner: Any) -> None:
+    """Before the first training iteration (after resuming, if any)."""
+
+
+@hookspec
+def after_train(runner: Any) -> None:
+    """After the last training iteration."""
+
+
+@hookspec
+def before_train_epoch(runner: Any) -> None:
+    """At the start of each training epoch (iteration-based runs: once per data pass)."""
+
+
+@hookspec
+def after_train_epoch(runner: Any) -> None:
+    """At the end of each training epoch, before validation and checkpointing of that epoch."""
+
+
+@hookspec
+def before_train_iter(runner: Any, batch_idx: int, data_batch: Any) -> None:
+    """Before the forward pass of one training iteration; ``data_batch`` is (images, targets)."""
+
+
+@hookspec
+def after_train_iter(runner: Any, batch_idx: int, data_batch: Any, outputs: dict) -> None:
+    """After the optimizer step. ``outputs`` maps each loss name (and ``loss``) to a float."""
+
+
+@hookspec
+def before_val(runner: Any) -> None:
+    """Before a validation pass starts (each time validation runs)."""
+
+
+@hookspec
+def after_val(runner: Any) -> None:
+    """After a validation pass and its metrics are logged."""
+
+
+@hookspec
+def before_val_epoch(runner: Any) -> None:
+    """At the start of the validation loop over the val dataloader."""
+
+
+@hookspec
+def after_val_epoch(runner: Any, metrics: dict) -> None:
+    """After evaluation; ``metrics`` maps ``"<metric>/<key>"`` to a float."""
+
+
+@hookspec
+def before_val_iter(runner: Any, batch_idx: int, data_batch: Any) -> None:
+    """Before the model runs on one validation batch."""
+
+
+@hookspec
+def after_val_iter(runner: Any, batch_idx: int, data_batch: Any, outputs: list) -> None:
+    """After one validation batch; ``outputs`` are the predictions (list of dicts)."""
+
+
+@hookspec
+def before_test(runner: Any) -> None:
+    """Before the test loop."""
+
+
+@hookspec
+def after_test(runner: Any) -> None:
+    """After the test loop and its metrics."""
+
+
+@hookspec
+def before_test_epoch(runner: Any) -> None:
+    """At the start of the test loop over the test dataloader."""
+
+
+@hookspec
+def after_test_epoch(runner: Any, metrics: dict) -> None:
+    """After test evaluation; ``metrics`` maps ``"<metric>/<key>"`` to a float."""
+
+
+@hookspec
+def before_test_iter(runner: Any, batch_idx: int, data_batch: Any) -> None:
+    """Before the model runs on one test batch."""
+
+
+@hookspec
+def after_test_iter(runner: Any, batch_idx: int, data_batch: Any, outputs: list) -> None:
+    """After one test batch; ``outputs`` are the predictions (list of dicts)."""
+
+
+@hookspec
+def before_save_checkpoint(runner: Any, checkpoint: dict) -> None:
+    """Before a checkpoint dict is written; hooks may add entries (tensors, plain types)."""
+
+
+@hookspec
+def after_load_checkpoint(runner: Any, checkpoint: dict) -> None:
+    """After a checkpoint was loaded for resuming; hooks restore their own entries."""

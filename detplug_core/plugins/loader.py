@@ -1,0 +1,171 @@
+"""detplug's own entry-point loader (group ``detplug.plugins``).
+
+Why not pluggy's ``load_setuptools_entrypoints``: it stops at the first broken plugin, drops
+a second plugin of the same name silently and follows file-system order. This loader:
+
+1. lists the entry points of group ``detplug.plugins`` once per distribution (a distribution
+   seen twice on ``sys.path`` is kept once, the first one Python would import);
+2. sorts them by entry-point name, then distribution name: that is the load order;
+3. checks the block list (``-p no:NAME``, ``DETPLUG_DISABLE_PLUGINS``) by entry-point *or*
+   distribution name before importing anything;
+4. imports each plugin module, catching its error: the record keeps name, distribution,
+   version and the error, and the other plugins still load;
+5. in strict mode (``DETPLUG_STRICT_PLUGINS=1``) the first failure raises instead.
+
+With ``DETPLUG_PLUGINS_AUTOLOAD=0`` no entry point is imported unless named with ``-p NAME``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+import traceback
+from dataclasses import dataclass, field
+
+from detplug_core.errors import PluginError
+from detplug_core.plugins import state
+from detplug_core.plugins.state import PluginRecord
+
+GROUP = "detplug.plugins"
+BUILTIN_MODULES = ("detplug_core.builtins",)
+
+
+def _env_list(name: str) -> set[str]:
+    return {p.strip() for p in os.environ.get(name, "").split(",") if p.strip()}
+
+
+def _env_flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() not in ("0", "false", "no", "off")
+
+
+def normalize(name: str) -> str:
+    """PEP 503 normalisation, so ``detplug_fcos`` blocks ``detplug-fcos``."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@dataclass
+class LoaderOptions:
+    blocked: set[str] = field(default_factory=set)
+    enabled: set[str] = field(default_factory=set)
+    strict: bool | None = None
+    autoload: bool | None = None
+
+    def resolved(self) -> LoaderOptions:
+        return LoaderOptions(
+            blocked={normalize(b) for b in self.blocked | _env_list("DETPLUG_DISABLE_PLUGINS")},
+            enabled={normalize(e) for e in self.enabled},
+            strict=_env_flag("DETPLUG_STRICT_PLUGINS", False)
+            if self.strict is None
+            else self.strict,
+            autoload=_env_flag("DETPLUG_PLUGINS_AUTOLOAD", True)
+            if self.autoload is None
+            else self.autoload,
+        )
+
+
+_options = LoaderOptions()
+_loaded = False
+
+
+def configure(
+    *,
+    blocked: set[str] | None = None,
+    enabled: set[str] | None = None,
+    strict: bool | None = None,
+    autoload: bool | None = None,
+) -> None:
+    """Set loader options (the CLI's ``-p``); must run before the first lookup to matter."""
+    if blocked is not None:
+        _options.blocked |= set(blocked)
+    if enabled is not None:
+        _options.enabled |= set(enabled)
+    if strict is not None:
+        _options.strict = strict
+    if autoload is not None:
+        _options.autoload = autoload
+
+
+def parse_p_options(values: list[str] | tuple[str, ...]) -> tuple[set[str], set[str]]:
+    """Split ``-p`` values into (blocked, enabled): ``no:NAME`` blocks, ``NAME`` enables."""
+    blocked, enabled = set(), set()
+    for value in values:
+        if value.startswith("no:"):
+            blocked.add(value[3:])
+        else:
+            enabled.add(value)
+    return blocked, enabled
+
+
+def discover() -> list[PluginRecord]:
+    """Entry points of group ``detplug.plugins``: one per distribution, in load order."""
+    import importlib_metadata
+
+    seen: set[tuple[str, str]] = set()
+    found: list[PluginRecord] = []
+    for dist in importlib_metadata.distributions():
+        dist_name = dist.metadata["Name"] or "?"
+        for ep in dist.entry_points:
+            if ep.group != GROUP:
+                continue
+            key = (normalize(dist_name), ep.name)
+            if key in seen:  # the same distribution twice on sys.path
+                continue
+            seen.add(key)
+            found.append(PluginRecord(ep.name, dist_name, dist.version, ep.value))
+    return sorted(found, key=lambda r: (r.name, normalize(r.distribution)))
+
+
+def _import(record: PluginRecord) -> None:
+    module_name, _, attr = record.module_name.partition(":")
+    module = importlib.import_module(module_name)
+    record.module = getattr(module, attr) if attr else module
+
+
+def ensure_loaded() -> list[PluginRecord]:
+    """Load built-ins and plugins once per process; returns the plugin records."""
+    global _loaded
+    if _loaded:
+        return state.records()
+    _loaded = True
+    for name in BUILTIN_MODULES:
+        importlib.import_module(name)
+    opts = _options.resolved()
+    records = discover()
+    state.set_records(records)
+    for record in records:
+        names = {normalize(record.name), normalize(record.distribution)}
+        if names & opts.blocked:
+            record.status = "blocked"
+            continue
+        if not opts.autoload and not names & opts.enabled:
+            record.status = "not-autoloaded"
+            continue
+        try:
+            _import(record)
+        except Exception as err:  # a broken plugin must not take the others down
+            record.status = "failed"
+            record.error = f"{type(err).__name__}: {err}"
+            record.traceback = traceback.format_exc()  # type: ignore[attr-defined]
+            if opts.strict:
+                raise PluginError(
+                    f"plugin '{record.name}' ({record.distribution} {record.version}) failed "
+                    f"to load: {record.error} [strict mode: DETPLUG_STRICT_PLUGINS=1]"
+                ) from err
+            continue
+        record.status = "loaded"
+    return records
+
+
+def reset_for_tests() -> None:
+    """Forget options and load state (tests only: imported modules stay imported)."""
+    global _loaded
+    _loaded = False
+    _options.blocked.clear()
+    _options.enabled.clear()
+    _options.strict = None
+    _options.autoload = None
+    state.set_records([])

@@ -1,0 +1,57 @@
+"""What the loader found: one record per plugin, kept for the life of the process.
+
+Imports are process-wide, so the record of which plugin modules were imported is too; the
+pluggy PluginManager built from it is not (one per Runner or CLI invocation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import ModuleType
+
+
+@dataclass
+class PluginRecord:
+    name: str  # entry-point name
+    distribution: str
+    version: str
+    module_name: str  # entry-point value
+    status: str = "pending"  # loaded | blocked | failed | not-autoloaded | pending
+    error: str | None = None
+    module: ModuleType | None = field(default=None, repr=False)
+
+    @property
+    def package(self) -> str:
+        return self.module_name.split(":")[0].split(".")[0]
+
+    def as_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "distribution": self.distribution,
+            "version": self.version,
+            "module": self.module_name,
+            "status": self.status,
+            "error": self.error,
+        }
+
+
+_RECORDS: list[PluginRecord] = []
+
+
+def records() -> list[PluginRecord]:
+    return list(_RECORDS)
+
+
+def set_records(new: list[PluginRecord]) -> None:
+    _RECORDS[:] = new
+
+
+def failed_plugins() -> list[PluginRecord]:
+    return [r for r in _RECORDS if r.status == "failed"]
+
+
+def record_for_package(package: str) -> PluginRecord | None:
+    for r in _RECORDS:
+        if r.package == package:
+            return r
+    return None

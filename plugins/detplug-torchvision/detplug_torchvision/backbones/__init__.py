@@ -1,0 +1,1 @@
+"""backbones (registers into detplug_torchvision.registries)."""

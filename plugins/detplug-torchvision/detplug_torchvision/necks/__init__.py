@@ -1,0 +1,1 @@
+"""necks (registers into detplug_torchvision.registries)."""

@@ -1,0 +1,1 @@
+"""transforms (registers into detplug_torchvision.registries)."""
