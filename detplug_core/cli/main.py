@@ -61,14 +61,33 @@ class DetplugGroup(click.Group):
 
 
 def plugin_commands() -> dict[str, click.Command]:
-    """Commands added by installed plugins, by name."""
+    """Commands added by installed plugins, by name.
+
+    Groups of the same name from several plugins merge (each detector plugin adds its own
+    ``detplug convert <format>`` subcommand); two plain commands of one name are an error.
+    """
     from detplug_core.plugins import make_plugin_manager
 
     pm = make_plugin_manager()
     commands: dict[str, click.Command] = {}
-    for result in pm.hook.detplug_cli_commands():
-        for command in result or []:
-            commands[command.name] = command
+    owners: dict[str, str] = {}
+    for impl in pm.hook.detplug_cli_commands.get_hookimpls():
+        for command in impl.function() or []:
+            name = command.name
+            if name not in commands:
+                commands[name], owners[name] = command, impl.plugin_name
+                continue
+            old = commands[name]
+            if isinstance(old, click.Group) and isinstance(command, click.Group):
+                merged = click.Group(name, help=old.help, commands=dict(old.commands))
+                for sub in command.commands.values():
+                    merged.add_command(sub)
+                commands[name] = merged
+            else:
+                raise DetplugError(
+                    f"command '{name}' is added by two plugins: "
+                    f"'{owners[name]}' and '{impl.plugin_name}'"
+                )
     return commands
 
 

@@ -125,6 +125,21 @@ def _import(record: PluginRecord) -> None:
     record.module = getattr(module, attr) if attr else module
 
 
+def _unregister_package(package: str) -> list[str]:
+    """Remove what a failed plugin registered before it raised: a half-loaded plugin must
+    never be used. Returns the removed qualified names for error messages."""
+    from detplug_core.registry.roots import ROOT_REGISTRIES
+
+    removed = []
+    for root in ROOT_REGISTRIES.values():
+        for reg in root.walk():
+            for entry in list(reg._entries.values()):
+                if entry.plugin == package:
+                    del reg._entries[entry.name]
+                    removed.append(entry.qualified_name)
+    return removed
+
+
 def ensure_loaded() -> list[PluginRecord]:
     """Load built-ins and plugins once per process; returns the plugin records."""
     global _loaded
@@ -149,7 +164,8 @@ def ensure_loaded() -> list[PluginRecord]:
         except Exception as err:  # a broken plugin must not take the others down
             record.status = "failed"
             record.error = f"{type(err).__name__}: {err}"
-            record.traceback = traceback.format_exc()  # type: ignore[attr-defined]
+            record.traceback = traceback.format_exc()
+            record.failed_components = _unregister_package(record.package)
             if opts.strict:
                 raise PluginError(
                     f"plugin '{record.name}' ({record.distribution} {record.version}) failed "

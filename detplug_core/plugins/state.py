@@ -19,6 +19,8 @@ class PluginRecord:
     status: str = "pending"  # loaded | blocked | failed | not-autoloaded | pending
     error: str | None = None
     module: ModuleType | None = field(default=None, repr=False)
+    traceback: str | None = field(default=None, repr=False)
+    failed_components: list[str] = field(default_factory=list)
 
     @property
     def package(self) -> str:

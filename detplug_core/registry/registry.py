@@ -55,6 +55,14 @@ class Entry:
             return f"{module}.{qualname}"
 
     @property
+    def distribution(self) -> str:
+        """The distribution that installed the plugin, else the top-level package name."""
+        from detplug_core.plugins.state import record_for_package
+
+        record = record_for_package(self.plugin)
+        return record.distribution if record else self.plugin
+
+    @property
     def plugin(self) -> str:
         """Top-level package of the object's module: the plugin that provides it."""
         module = getattr(self.obj, "__module__", "") or ""
@@ -194,7 +202,7 @@ class Registry:
         if len(matches) == 1:
             return matches[0]
         if matches:
-            listed = ", ".join(f"'{m.qualified_name}' ({m.plugin})" for m in matches)
+            listed = ", ".join(f"'{m.qualified_name}' ({m.distribution})" for m in matches)
             raise AmbiguousNameError(
                 f"'{key}' is ambiguous in the {self.root.name} registry: {listed}. "
                 f"Write the scope, e.g. type: {matches[0].qualified_name}"
@@ -202,12 +210,21 @@ class Registry:
         raise NotFoundError(self._not_found_message(key, f"the {self.root.name} registry"))
 
     def _not_found_message(self, name: str, where: str) -> str:
+        from detplug_core.plugins.catalog import install_hint
+        from detplug_core.plugins.state import failed_plugins
+
+        for record in failed_plugins():
+            if any(q.rpartition(".")[2] == name for q in record.failed_components):
+                return (
+                    f"'{name}' is provided by plugin '{record.name}' ({record.distribution} "
+                    f"{record.version}), which failed to load: {record.error}"
+                )
         names = sorted({n for reg in self.root.walk() for n in reg._entries})
         close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
         msg = f"'{name}' is not registered in {where}"
         if close:
             msg += "; did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
-        return msg + self._failed_plugins_hint()
+        return msg + install_hint(name) + self._failed_plugins_hint()
 
     def _failed_plugins_hint(self) -> str:
         from detplug_core.plugins.state import failed_plugins
@@ -215,9 +232,11 @@ class Registry:
         failed = failed_plugins()
         if not failed:
             return ""
-        return " (plugins that failed to load: " + ", ".join(
-            f"{f.name} from {f.distribution}: {f.error}" for f in failed
-        ) + ")"
+        return (
+            " (plugins that failed to load: "
+            + ", ".join(f"{f.name} from {f.distribution}: {f.error}" for f in failed)
+            + ")"
+        )
 
     # -- listing ----------------------------------------------------------------------------
     def entries(self, pattern: str | None = None) -> list[Entry]:

@@ -1,0 +1,72 @@
+"""``detplug plugins``: what is installed and what each plugin provides."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+
+def plugin_report() -> list[dict]:
+    """One dict per plugin: record fields, components per registry, hooks, commands."""
+    from detplug_core.plugins import make_plugin_manager
+    from detplug_core.plugins.manager import plugin_hooks
+    from detplug_core.registry.roots import ROOT_REGISTRIES
+
+    pm = make_plugin_manager()
+    from detplug_core.plugins.state import records
+
+    rows = []
+    for record in records():
+        row = record.as_dict()
+        components: dict[str, list[str]] = {}
+        for kind, root in ROOT_REGISTRIES.items():
+            names = [e.qualified_name for e in root.entries() if e.plugin == record.package]
+            if names:
+                components[kind] = names
+        row["components"] = components
+        row["hooks"], row["commands"] = [], []
+        if record.module is not None and pm.is_registered(record.module):
+            row["hooks"] = [h for h in plugin_hooks(pm, record.module)]
+            for impl in pm.hook.detplug_cli_commands.get_hookimpls():
+                if impl.plugin is record.module:
+                    row["commands"] = _command_names(impl.function() or [])
+        if record.failed_components:
+            row["failed_components"] = record.failed_components
+        rows.append(row)
+    return rows
+
+
+def _command_names(commands: list) -> list[str]:
+    names = []
+    for command in commands:
+        subs = getattr(command, "commands", None)
+        if subs:
+            names += [f"{command.name} {sub}" for sub in sorted(subs)]
+        else:
+            names.append(command.name)
+    return names
+
+
+@click.command("plugins")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def plugins(as_json: bool) -> None:
+    """List installed plugins: status, version, components, hooks and commands."""
+    rows = plugin_report()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no detplug plugins installed (entry-point group 'detplug.plugins')")
+        return
+    for row in rows:
+        status = row["status"]
+        click.echo(f"{row['name']}  {row['distribution']} {row['version']}  [{status}]")
+        if row["error"]:
+            click.echo(f"    error: {row['error']}")
+        for kind, names in row["components"].items():
+            click.echo(f"    {kind}: {', '.join(names)}")
+        if row["hooks"]:
+            click.echo(f"    hooks: {', '.join(row['hooks'])}")
+        if row["commands"]:
+            click.echo(f"    commands: {', '.join(row['commands'])}")

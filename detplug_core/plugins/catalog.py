@@ -1,0 +1,54 @@
+"""First-party plugin catalogue, used only to suggest what to ``pip install``.
+
+The core never imports plugins by name; this table only turns "'RetinaNet' is not
+registered" into a hint naming the distribution that provides it, when that distribution is
+not installed or was blocked. Third-party plugins are found through entry points alone.
+"""
+
+from __future__ import annotations
+
+CATALOG: dict[str, tuple[str, ...]] = {
+    "detplug-torchvision": ("ResNet", "MobileNetV3", "FPN", "AspectRatioBatchSampler"),
+    "detplug-fcos": ("FCOS", "FCOSHead"),
+    "detplug-retinanet": ("RetinaNet", "RetinaNetHead"),
+    "detplug-faster-rcnn": ("FasterRCNN", "RPNHead", "RoIHead", "TwoMLPHead"),
+    "detplug-coco": ("CocoDataset", "CocoMetric"),
+    "detplug-voc": ("VOCDataset", "VOCMetric"),
+    "detplug-shapes": ("ShapesDataset",),
+    "detplug-yolo-format": ("YoloDataset",),
+    "detplug-hooks": (
+        "TensorBoardHook",
+        "CSVLoggerHook",
+        "EMAHook",
+        "EarlyStoppingHook",
+        "CheckInvalidLossHook",
+        "PredictionPreviewHook",
+        "SpeedMonitorHook",
+    ),
+}
+
+
+def distribution_for(type_name: str) -> str | None:
+    for dist, names in CATALOG.items():
+        if type_name in names:
+            return dist
+    return None
+
+
+def install_hint(type_name: str) -> str:
+    """`` It is provided by X: pip install X`` (or why it is not active), else ``""``."""
+    dist = distribution_for(type_name)
+    if dist is None:
+        return ""
+    from detplug_core.plugins.loader import normalize
+    from detplug_core.plugins.state import records
+
+    for record in records():
+        if normalize(record.distribution) == dist:
+            if record.status in ("blocked", "not-autoloaded"):
+                return (
+                    f". It is provided by {dist}, which is installed but {record.status}"
+                    " (see -p, DETPLUG_DISABLE_PLUGINS, DETPLUG_PLUGINS_AUTOLOAD)"
+                )
+            return ""
+    return f". It is provided by {dist}: pip install {dist}"

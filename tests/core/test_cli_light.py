@@ -1,0 +1,50 @@
+"""``detplug --help`` / ``--version`` stay light, and user errors are one line, exit 2."""
+
+import subprocess
+import sys
+
+import pytest
+
+PROBE = """
+import sys
+from detplug_core.cli.main import main
+try:
+    main({args!r})
+except SystemExit:
+    pass
+heavy = sorted(m for m in sys.modules if m == 'torch' or m.startswith('detplug_') and
+               not m.startswith('detplug_core'))
+print('HEAVY', heavy, file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["train", "--help"]])
+def test_help_and_version_import_no_torch_and_no_plugin(args):
+    res = subprocess.run(
+        [sys.executable, "-c", PROBE.format(args=args)], capture_output=True, text=True
+    )
+    assert "HEAVY []" in res.stderr, res.stderr
+    assert res.stdout
+
+
+def test_user_error_is_one_line_with_exit_code_2():
+    res = subprocess.run(
+        [sys.executable, "-m", "detplug_core.cli.main", "registry", "nosuchkind"],
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines() == [
+        "error: unknown registry 'nosuchkind'; choose one of: models, datasets, transforms, "
+        "samplers, metrics, hooks, optimizers, schedulers"
+    ]
+
+
+def test_debug_shows_traceback():
+    res = subprocess.run(
+        [sys.executable, "-m", "detplug_core.cli.main", "--debug", "registry", "nosuchkind"],
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 2
+    assert "Traceback" in res.stderr
