@@ -10,8 +10,6 @@ of the enclosing build inherits ``<outer path>.<argument name>``.
 from __future__ import annotations
 
 import contextvars
-import difflib
-import inspect
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +45,8 @@ def _infer_path(cfg: Mapping, type_name: str) -> str:
 
 def accepted_parameters(obj: Any) -> tuple[list[str], bool]:
     """Names ``obj`` accepts as keywords, and whether it takes ``**kwargs``."""
+    import inspect  # imported here: keeps `import detplug_core` light
+
     try:
         sig = inspect.signature(obj)
     except (TypeError, ValueError):
@@ -91,6 +91,8 @@ def build_from_cfg(
     if not var_kw:
         for key in args:
             if key not in accepted:
+                import difflib
+
                 close = difflib.get_close_matches(key, accepted, n=1, cutoff=0.5)
                 hint = f"; did you mean '{close[0]}'?" if close else ""
                 raise BuildError(

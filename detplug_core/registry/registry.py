@@ -14,10 +14,7 @@ plugin.
 
 from __future__ import annotations
 
-import difflib
-import inspect
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from detplug_core.errors import AmbiguousNameError, NotFoundError, RegistryError
@@ -25,13 +22,18 @@ from detplug_core.errors import AmbiguousNameError, NotFoundError, RegistryError
 ROOT_SCOPE = "detplug"
 
 
-@dataclass(frozen=True)
 class Entry:
     """One registered component and where it came from."""
 
-    name: str
-    obj: Any
-    registry: Registry
+    __slots__ = ("name", "obj", "registry")
+
+    def __init__(self, name: str, obj: Any, registry: Registry):
+        self.name = name
+        self.obj = obj
+        self.registry = registry
+
+    def __repr__(self) -> str:
+        return f"Entry({self.qualified_name!r}, {self.obj!r})"
 
     @property
     def scope(self) -> str:
@@ -46,6 +48,8 @@ class Entry:
         """``module.qualname (file:line)`` of the registered object, for error messages."""
         module = getattr(self.obj, "__module__", "?")
         qualname = getattr(self.obj, "__qualname__", repr(self.obj))
+        import inspect  # imported here: keeps `import detplug_core` light
+
         try:
             target = inspect.unwrap(self.obj)
             file = inspect.getsourcefile(target)
@@ -220,6 +224,8 @@ class Registry:
                     f"{record.version}), which failed to load: {record.error}"
                 )
         names = sorted({n for reg in self.root.walk() for n in reg._entries})
+        import difflib
+
         close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
         msg = f"'{name}' is not registered in {where}"
         if close:
