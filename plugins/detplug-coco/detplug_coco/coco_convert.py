@@ -1,0 +1,137 @@
+"""Convert detplug predictions and targets to the COCO API, in memory.
+
+Box arithmetic runs in float64 so that a results JSON written from the same float32 tensors
+by any other tool (xywh = x2 - x1 in Python floats) gives bit-identical inputs to COCOeval.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from pycocotools.coco import COCO
+
+
+def as_numpy(value: Any, dtype: Any) -> np.ndarray:
+    """A CPU tensor, array or list as a numpy array of ``dtype`` (no copy when possible)."""
+    if hasattr(value, "detach"):  # torch.Tensor, without importing torch here
+        value = value.detach().cpu()
+        if value.is_floating_point():  # bf16 (amp) has no numpy dtype; f32 -> f64 is exact
+            value = value.double()
+        value = value.numpy()
+    return np.asarray(value, dtype=dtype)
+
+
+def boxes_xywh(boxes: Any, where: str) -> np.ndarray:
+    """``[K,4]`` xyxy boxes as float64 ``[K,4]`` xywh (COCO's box format)."""
+    arr = as_numpy(boxes, np.float64)
+    if arr.size == 0:
+        return np.zeros((0, 4), dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[1] != 4:
+        raise ValueError(f"{where}: boxes must have shape [K, 4] (xyxy), got {arr.shape}")
+    out = arr.copy()
+    out[:, 2] = arr[:, 2] - arr[:, 0]
+    out[:, 3] = arr[:, 3] - arr[:, 1]
+    return out
+
+
+def check_labels(labels: np.ndarray, num_classes: int, where: str) -> None:
+    """Labels must index ``classes``; anything else is a model/dataset config mismatch."""
+    bad = (labels < 0) | (labels >= num_classes)
+    if bad.any():
+        raise ValueError(
+            f"{where}: label {int(labels[bad][0])} is outside 0..{num_classes - 1} "
+            f"({num_classes} classes); does the model's num_classes match the dataset?"
+        )
+
+
+def _column(item: Mapping, key: str, n: int, dtype: Any, where: str) -> np.ndarray:
+    arr = as_numpy(item[key], dtype).reshape(-1)
+    if arr.shape[0] != n:
+        raise ValueError(f"{where}: '{key}' has {arr.shape[0]} entries for {n} boxes")
+    return arr
+
+
+def gt_annotations(
+    target: Mapping, image_id: int, cat_ids: Sequence[int], first_id: int, where: str
+) -> list[dict]:
+    """COCO annotations for one target; ``ignore`` becomes ``iscrowd=1``.
+
+    ``area`` is the box area (there are no masks here), which is what APs/APm/APl use.
+    Annotation ids start at ``first_id`` and must be >= 1: COCOeval stores the matched GT id
+    in ``dtMatches`` and reads 0 as "unmatched".
+    """
+    xywh = boxes_xywh(target["boxes"], where)
+    n = xywh.shape[0]
+    labels = _column(target, "labels", n, np.int64, where)
+    check_labels(labels, len(cat_ids), where)
+    ignore = np.zeros(n, dtype=bool)
+    if target.get("ignore") is not None:
+        ignore = _column(target, "ignore", n, bool, where)
+    return [
+        {
+            "id": first_id + i,
+            "image_id": image_id,
+            "category_id": cat_ids[int(labels[i])],
+            "bbox": [float(v) for v in xywh[i]],
+            "area": float(xywh[i, 2] * xywh[i, 3]),
+            "iscrowd": int(ignore[i]),
+        }
+        for i in range(n)
+    ]
+
+
+def detection_results(
+    prediction: Mapping, image_id: int, cat_ids: Sequence[int], where: str
+) -> list[dict]:
+    """Entries of the standard COCO results JSON for one image's predictions."""
+    xywh = boxes_xywh(prediction["boxes"], where)
+    n = xywh.shape[0]
+    scores = _column(prediction, "scores", n, np.float64, where)
+    labels = _column(prediction, "labels", n, np.int64, where)
+    check_labels(labels, len(cat_ids), where)
+    return [
+        {
+            "image_id": image_id,
+            "category_id": cat_ids[int(labels[i])],
+            "bbox": [float(v) for v in xywh[i]],
+            "score": float(scores[i]),
+        }
+        for i in range(n)
+    ]
+
+
+@contextlib.contextmanager
+def captured_stdout() -> Iterator[io.StringIO]:
+    """Collect pycocotools' progress prints instead of letting them reach the console."""
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        yield buffer
+
+
+def coco_from_dict(dataset: dict) -> COCO:
+    """A ``COCO`` object built from an in-memory dataset dict (no file), silently."""
+    coco = COCO()
+    coco.dataset = dataset
+    with captured_stdout():
+        coco.createIndex()
+    return coco
+
+
+def coco_results(coco_gt: COCO, results: list[dict]) -> COCO:
+    """``coco_gt.loadRes(results)``; an empty list (which ``loadRes`` cannot take, it reads
+    ``results[0]``) gives a results object with the same images and no annotations."""
+    if not results:
+        return coco_from_dict(
+            {
+                "images": list(coco_gt.dataset["images"]),
+                "categories": list(coco_gt.dataset["categories"]),
+                "annotations": [],
+            }
+        )
+    with captured_stdout():
+        # loadRes adds keys to each dict; give it copies so the caller's list stays clean.
+        return coco_gt.loadRes([dict(r) for r in results])
