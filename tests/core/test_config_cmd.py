@@ -1,0 +1,41 @@
+"""``detplug config`` prints the merged config; its errors are one line with exit code 2."""
+
+import subprocess
+import sys
+
+import yaml
+
+DETPLUG = [sys.executable, "-m", "detplug_core.cli.main"]
+
+
+def test_config_command_merges_and_overrides(tmp_path):
+    (tmp_path / "base.yaml").write_text("optimizer: {type: SGD, lr: 0.01}\nname: base\n")
+    (tmp_path / "top.yaml").write_text("_base_: base.yaml\nname: top\n")
+    res = subprocess.run(
+        [*DETPLUG, "config", str(tmp_path / "top.yaml"), "optimizer.lr=0.02"],
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 0, res.stderr
+    assert yaml.safe_load(res.stdout) == {"optimizer": {"type": "SGD", "lr": 0.02}, "name": "top"}
+
+
+def test_config_command_error_names_file_and_key(tmp_path):
+    (tmp_path / "top.yaml").write_text("optimizer: {type: SGD, lr: 0.01}\n")
+    res = subprocess.run(
+        [*DETPLUG, "config", str(tmp_path / "top.yaml"), "optimizer.lrr=0.1"],
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "optimizer.lrr" in lines[0] and "optimizer.lr" in lines[0]
+
+
+def test_python_object_tags_are_refused(tmp_path):
+    (tmp_path / "evil.yaml").write_text("x: !!python/object/apply:os.system ['echo pwned']\n")
+    res = subprocess.run(
+        [*DETPLUG, "config", str(tmp_path / "evil.yaml")], capture_output=True, text=True
+    )
+    assert res.returncode == 2
+    assert "evil.yaml" in res.stderr and "pwned" not in res.stdout
