@@ -20,7 +20,6 @@ from detplug_core.errors import DetplugError
 BUILTIN_COMMANDS = {
     "train": ("detplug_core.cli.train", "train", "Train a model from a config."),
     "test": ("detplug_core.cli.test", "test", "Evaluate a config or a checkpoint."),
-    "infer": ("detplug_core.cli.infer", "infer", "Draw and save predictions on images."),
     "config": ("detplug_core.cli.config_cmd", "config", "Print the merged, resolved config."),
     "plugins": ("detplug_core.cli.plugins_cmd", "plugins", "List installed plugins."),
     "registry": ("detplug_core.cli.registry_cmd", "registry", "List registered components."),
@@ -46,8 +45,8 @@ class DetplugGroup(click.Group):
             formatter.write_dl(rows)
         with formatter.section("Plugin commands"):
             formatter.write_text(
-                "Installed plugins may add commands (e.g. 'detplug convert'); "
-                "'detplug plugins' lists them."
+                "Installed plugins add commands, e.g. 'detplug infer' (detplug-torchvision) "
+                "and 'detplug convert' (detector plugins); 'detplug plugins' lists them."
             )
 
     def invoke(self, ctx: click.Context):  # noqa: ANN201

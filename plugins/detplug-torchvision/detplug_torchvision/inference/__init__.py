@@ -1,0 +1,1 @@
+"""Inference on image files: the `detplug infer` command, prediction and drawing."""
