@@ -1,0 +1,59 @@
+"""Draw ground-truth and predicted boxes on an image tensor (PIL, no GUI backend)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from PIL import Image, ImageDraw
+from torch import Tensor
+
+GT_COLOR = (0, 200, 0)
+PRED_COLOR = (230, 40, 40)
+
+
+def to_pil(image: Tensor) -> Image.Image:
+    """A [3,H,W] (or [1,H,W]) tensor, float in 0..1 or uint8, as an RGB PIL image."""
+    image = image.detach().cpu()
+    if image.is_floating_point():
+        image = (image.clamp(0, 1) * 255).round().to(torch.uint8)
+    if image.shape[0] == 1:
+        image = image.expand(3, -1, -1)
+    return Image.fromarray(image[:3].permute(1, 2, 0).contiguous().numpy(), "RGB")
+
+
+def _name(label: int, classes: Sequence[str] | None) -> str:
+    if classes is not None and 0 <= label < len(classes):
+        return str(classes[label])
+    return str(label)
+
+
+def draw_detections(
+    image: Tensor,
+    gt_boxes: Tensor | None,
+    gt_labels: Tensor | None,
+    boxes: Tensor,
+    scores: Tensor,
+    labels: Tensor,
+    *,
+    classes: Sequence[str] | None = None,
+    score_thr: float = 0.3,
+    max_boxes: int = 50,
+) -> Image.Image:
+    """Ground truth in green, the ``max_boxes`` best predictions scoring at least
+    ``score_thr`` in red with ``class score``; boxes are xyxy in the image's pixels."""
+    pil = to_pil(image)
+    draw = ImageDraw.Draw(pil)
+    if gt_boxes is not None:
+        gt_labels = gt_labels if gt_labels is not None else torch.zeros(len(gt_boxes))
+        for box, label in zip(gt_boxes.tolist(), gt_labels.tolist(), strict=True):
+            draw.rectangle(box, outline=GT_COLOR, width=2)
+            draw.text((box[0] + 2, box[3] - 12), _name(int(label), classes), fill=GT_COLOR)
+    keep = (scores >= score_thr).nonzero().flatten()
+    keep = keep[scores[keep].argsort(descending=True)][:max_boxes]
+    for i in keep.tolist():
+        box = boxes[i].tolist()
+        draw.rectangle(box, outline=PRED_COLOR, width=2)
+        text = f"{_name(int(labels[i]), classes)} {float(scores[i]):.2f}"
+        draw.text((box[0] + 2, box[1] + 1), text, fill=PRED_COLOR)
+    return pil

@@ -1,0 +1,146 @@
+"""EMAHook: an exponential moving average of the model's weights, used for evaluation."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from detplug_core import Hook
+from detplug_core.errors import BuildError, CheckpointError
+from detplug_hooks.checks import check_bool, check_float, check_int
+from detplug_hooks.registries import HOOKS
+from detplug_hooks.runner_access import bare_model, iteration_done
+
+NAME = "EMAHook"
+
+
+@HOOKS.register()
+class EMAHook(Hook):
+    """Keep ``ema = decay * ema + (1 - decay) * weights`` after every ``interval`` iterations.
+
+    Args:
+        decay: weight of the old average, in [0, 1); default 0.9998.
+        momentum: MMDetection's spelling, ``1 - decay`` (give ``decay`` or ``momentum``).
+        warmup_iters: ramp the decay as ``decay * (1 - exp(-updates / warmup_iters))`` so the
+            average follows the fast-changing early weights (YOLOX style); 0 disables it.
+        begin_iter: the average is a plain copy of the weights until this iteration.
+        interval: update every ``interval`` training iterations.
+        eval_with_ema: validate and test on the averaged weights (swapped in at
+            ``before_val_epoch``, swapped back at ``after_val_epoch``).
+
+    Floating-point parameters and buffers are averaged; integer buffers are copied. The
+    average and the update count are saved in checkpoints, so a resumed run continues with
+    bitwise the same average as an uninterrupted one.
+    """
+
+    priority = "NORMAL"
+
+    def __init__(
+        self,
+        decay: float | None = None,
+        momentum: float | None = None,
+        warmup_iters: int = 0,
+        begin_iter: int = 0,
+        interval: int = 1,
+        eval_with_ema: bool = True,
+    ) -> None:
+        if decay is not None and momentum is not None:
+            raise BuildError(f"{NAME}: give decay or momentum (= 1 - decay), not both")
+        if momentum is not None:
+            decay = 1.0 - check_float(NAME, "momentum", momentum, low=0, high=1, low_open=True)
+        self.decay = check_float(
+            NAME, "decay", 0.9998 if decay is None else decay, low=0, high=1, high_open=True
+        )
+        self.warmup_iters = check_int(NAME, "warmup_iters", warmup_iters, minimum=0)
+        self.begin_iter = check_int(NAME, "begin_iter", begin_iter, minimum=0)
+        self.interval = check_int(NAME, "interval", interval)
+        self.eval_with_ema = check_bool(NAME, "eval_with_ema", eval_with_ema)
+        self.updates = 0
+        self.ema: dict[str, Tensor] | None = None
+        self._backup: dict[str, Tensor] | None = None
+
+    # -- the average --------------------------------------------------------------------------
+    def current_decay(self) -> float:
+        """The decay used for the next update (after the warm-up ramp)."""
+        if self.warmup_iters == 0:
+            return self.decay
+        return self.decay * (1.0 - math.exp(-self.updates / self.warmup_iters))
+
+    def _ensure_initialised(self, model: nn.Module) -> dict[str, Tensor]:
+        state = model.state_dict()
+        if self.ema is None:
+            self.ema = {k: v.detach().clone() for k, v in state.items()}
+        else:
+            missing = set(state) - set(self.ema)
+            if missing:
+                raise CheckpointError(
+                    f"{NAME}: the saved average lacks {len(missing)} model entries "
+                    f"(e.g. {sorted(missing)[0]!r}); was the checkpoint from another model?"
+                )
+            self.ema = {k: v.to(state[k].device) for k, v in self.ema.items()}
+        return self.ema
+
+    @torch.no_grad()
+    def update(self, model: nn.Module, iteration: int) -> None:
+        """Fold the current weights of ``model`` into the average (``iteration`` 1-based)."""
+        ema = self._ensure_initialised(model)
+        copy_only = iteration <= self.begin_iter
+        decay = 0.0 if copy_only else self.current_decay()
+        for name, value in model.state_dict().items():
+            avg = ema[name]
+            if copy_only or not avg.is_floating_point():
+                avg.copy_(value)
+            else:
+                avg.mul_(decay).add_(value.detach(), alpha=1.0 - decay)
+        if not copy_only:
+            self.updates += 1
+
+    # -- runner stages ------------------------------------------------------------------------
+    def before_train(self, runner: Any) -> None:
+        self._ensure_initialised(bare_model(runner))
+
+    def after_train_iter(self, runner: Any, batch_idx: int, data_batch: Any, outputs: dict):
+        iteration = iteration_done(runner)
+        if iteration % self.interval == 0:
+            self.update(bare_model(runner), iteration)
+
+    def before_val_epoch(self, runner: Any) -> None:
+        self._swap_in(runner)
+
+    def after_val_epoch(self, runner: Any, metrics: dict) -> None:
+        self._swap_out(runner)
+
+    def before_test_epoch(self, runner: Any) -> None:
+        self._swap_in(runner)
+
+    def after_test_epoch(self, runner: Any, metrics: dict) -> None:
+        self._swap_out(runner)
+
+    def _swap_in(self, runner: Any) -> None:
+        if not self.eval_with_ema or self.ema is None or self._backup is not None:
+            return
+        model = bare_model(runner)
+        ema = self._ensure_initialised(model)
+        self._backup = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        model.load_state_dict(ema)
+
+    def _swap_out(self, runner: Any) -> None:
+        if self._backup is not None:
+            bare_model(runner).load_state_dict(self._backup)
+            self._backup = None
+
+    # -- checkpoints --------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """The update count and the average (shared tensors: the runner writes them at once,
+        and the average changes only in ``after_train_iter``)."""
+        if self.ema is None:
+            return {"updates": self.updates}
+        return {"updates": self.updates, "ema": dict(self.ema)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.updates = int(state.get("updates", 0))
+        ema = state.get("ema")
+        self.ema = None if ema is None else dict(ema)

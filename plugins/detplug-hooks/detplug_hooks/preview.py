@@ -1,0 +1,98 @@
+"""PredictionPreviewHook: save a few validation images with predicted and GT boxes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import Tensor
+
+from detplug_core import Hook
+from detplug_hooks.checks import check_float, check_int, check_str
+from detplug_hooks.drawing import draw_detections
+from detplug_hooks.registries import HOOKS
+from detplug_hooks.runner_access import is_main_process, work_path
+
+NAME = "PredictionPreviewHook"
+
+
+@HOOKS.register()
+class PredictionPreviewHook(Hook):
+    """Every ``interval`` validations, write the first ``num_images`` validation images with
+    their ground truth (green) and predictions (red, ``class score``) as PNG files
+    ``<out_dir>/iter_<N>_<k>.png`` (``N`` = training iterations done, ``k`` = image index).
+
+    Args:
+        interval: preview every ``interval``-th validation (1 = each one).
+        num_images: how many images per preview.
+        score_thr: draw predictions scoring at least this.
+        max_boxes: draw at most this many predictions per image.
+        out_dir: folder, relative to the work dir unless absolute.
+    """
+
+    priority = "LOW"
+
+    def __init__(
+        self,
+        interval: int = 1,
+        num_images: int = 4,
+        score_thr: float = 0.3,
+        max_boxes: int = 50,
+        out_dir: str = "previews",
+    ) -> None:
+        self.interval = check_int(NAME, "interval", interval)
+        self.num_images = check_int(NAME, "num_images", num_images)
+        self.score_thr = check_float(NAME, "score_thr", score_thr, low=0, high=1)
+        self.max_boxes = check_int(NAME, "max_boxes", max_boxes)
+        self.out_dir = check_str(NAME, "out_dir", out_dir)
+        self._validations = 0
+        self._written = 0
+        self._active = False
+        self.written_files: list[str] = []
+
+    def before_val_epoch(self, runner: Any) -> None:
+        self._validations += 1
+        self._active = is_main_process(runner) and self._validations % self.interval == 0
+        self._written = 0
+
+    def after_val_iter(self, runner: Any, batch_idx: int, data_batch: Any, outputs: list):
+        if not self._active or self._written >= self.num_images:
+            return
+        images, targets = data_batch
+        out = work_path(runner, self.out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        classes = _classes(runner)
+        for image, target, pred in zip(images, targets, outputs, strict=False):
+            if self._written >= self.num_images:
+                break
+            picture = draw_detections(
+                image,
+                target.get("boxes"),
+                target.get("labels"),
+                to_image_pixels(pred["boxes"].detach().cpu(), image, target),
+                pred["scores"].detach().cpu(),
+                pred["labels"].detach().cpu(),
+                classes=classes,
+                score_thr=self.score_thr,
+                max_boxes=self.max_boxes,
+            )
+            path = out / f"iter_{int(runner.iter):07d}_{self._written:02d}.png"
+            picture.save(path)
+            self.written_files.append(str(path))
+            self._written += 1
+
+
+def _classes(runner: Any) -> list[str] | None:
+    """Class names of the validation dataset, for the labels drawn next to the boxes."""
+    loader = getattr(runner, "val_dataloader", None)
+    return getattr(getattr(loader, "dataset", None), "classes", None)
+
+
+def to_image_pixels(boxes: Tensor, image: Tensor, target: dict) -> Tensor:
+    """Predictions come in original-image pixels (``target["orig_size"]``); the image drawn
+    on is the transformed one, so scale the boxes to its size."""
+    orig = target.get("orig_size")
+    if orig is None:
+        return boxes
+    height, width = image.shape[-2:]
+    scale = boxes.new_tensor([width / orig[1], height / orig[0]] * 2)
+    return boxes * scale

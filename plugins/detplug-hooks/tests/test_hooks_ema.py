@@ -1,0 +1,72 @@
+"""EMAHook: the average itself, evaluation on it, and an exact resume."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from detplug_hooks import EMAHook
+from torch import nn
+
+
+def test_average_follows_the_formula_with_warmup_and_copies_int_buffers():
+    model = nn.BatchNorm1d(2)
+    hook = EMAHook(decay=0.9, warmup_iters=4)
+    hook.update(model, 1)  # first call: initialise from the weights, then one update
+    start = {k: v.clone() for k, v in hook.ema.items()}
+    with torch.no_grad():
+        model.weight.add_(1.0)
+        model.num_batches_tracked.fill_(7)
+    decay = 0.9 * (1 - math.exp(-1 / 4))
+    assert hook.current_decay() == pytest.approx(decay)
+    hook.update(model, 2)
+    expected = start["weight"] * decay + model.weight.detach() * (1 - decay)
+    torch.testing.assert_close(hook.ema["weight"], expected)
+    assert hook.ema["num_batches_tracked"].item() == 7
+    assert hook.updates == 2
+
+
+def test_before_begin_iter_the_average_is_a_copy():
+    model = nn.Linear(2, 2)
+    hook = EMAHook(momentum=0.5, begin_iter=3)
+    assert hook.decay == 0.5
+    for iteration in (1, 2, 3):
+        with torch.no_grad():
+            model.weight.mul_(2)
+        hook.update(model, iteration)
+        assert torch.equal(hook.ema["weight"], model.weight)
+    assert hook.updates == 0
+
+
+def test_validation_runs_on_the_average_and_the_weights_come_back(kit, tmp_path):
+    hooks = [{"type": "EMAHook", "decay": 0.5}, {"type": "hookstest.ProbeHook"}]
+    runner = kit.run_training(kit.tiny_config(tmp_path, hooks))
+    ema, probe = kit.config_hook(runner, EMAHook), kit.config_hook(runner, kit.ProbeHook)
+    assert len(probe.during) == 2  # validations after iterations 3 and 6
+    for before, during, after in zip(probe.before, probe.during, probe.after, strict=True):
+        assert not torch.equal(during["net.weight"], before["net.weight"])
+        for key in before:
+            assert torch.equal(after[key], before[key]), key
+    # the last validation ran on the final average
+    for key, value in ema.ema.items():
+        assert torch.equal(probe.during[-1][key], value), key
+
+
+def test_resumed_run_has_bitwise_the_same_average_as_an_uninterrupted_one(kit, tmp_path):
+    hooks = [{"type": "EMAHook", "decay": 0.8, "warmup_iters": 3}]
+    whole = kit.run_training(kit.tiny_config(tmp_path / "whole", hooks))
+
+    cut = kit.tiny_config(tmp_path / "cut", hooks, checkpoint={"interval": 2})
+    kit.run_training({**cut, "hooks": [*hooks, {"type": "hookstest.StopAtHook", "iteration": 5}]})
+    saved = torch.load(tmp_path / "cut" / "latest.pth", weights_only=True)
+    assert saved["iter"] == 5 and saved["hooks"]["hooks.0.EMAHook"]["updates"] == 5
+    resumed = kit.run_training({**cut, "resume": "auto"})
+
+    a, b = kit.config_hook(whole, EMAHook), kit.config_hook(resumed, EMAHook)
+    assert a.updates == b.updates == 6
+    assert a.ema.keys() == b.ema.keys()
+    for key in a.ema:
+        assert torch.equal(a.ema[key], b.ema[key]), key
+    for key, value in whole.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[key]), key
