@@ -109,6 +109,16 @@ def build_from_cfg(
         if _is_signature_error(err, obj):
             raise BuildError(f"{where}: {name}: {err}") from None
         raise
+    except DetplugError as err:
+        # A component's own value check ("rule: must be greater or less") gets the key path
+        # of the config that built it; errors of nested builds already start with theirs.
+        if str(err).startswith(where):
+            raise
+        try:
+            wrapped = type(err)(f"{where}: {err}")
+        except TypeError:  # an error class with a different constructor
+            raise err from None
+        raise wrapped.with_traceback(err.__traceback__) from None
     finally:
         _FRAMES.reset(frames_token)
         if scope_token is not None:

@@ -18,8 +18,19 @@ DETPLUG = [sys.executable, "-m", "detplug_core.cli.main"]
 
 def pip_install_target(target: Path, *names: str) -> None:
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-         "--no-index", "--target", str(target), *(str(PACKAGES / n) for n in names)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--target",
+            str(target),
+            *(str(PACKAGES / n) for n in names),
+        ],
         check=True,
     )
 
@@ -71,8 +82,13 @@ def test_plugins_text_and_registry_listing(site):
     assert "demo.DemoBackbone" in res.stdout and "detplug-demo" in res.stdout
     assert "demo_twin.DemoBackbone" in res.stdout
     rows = json.loads(run(site, "registry", "models", "--json").stdout)
-    assert {"registry": "models", "name": "DemoDetector", "scope": "demo",
-            "qualified_name": "demo.DemoDetector", "plugin": "detplug-demo"} in rows
+    assert {
+        "registry": "models",
+        "name": "DemoDetector",
+        "scope": "demo",
+        "qualified_name": "demo.DemoDetector",
+        "plugin": "detplug-demo",
+    } in rows
 
 
 BUILD = textwrap.dedent(
@@ -93,8 +109,12 @@ BUILD = textwrap.dedent(
 def build(site: Path, tmp_path: Path, yaml_text: str) -> str:
     (tmp_path / "cfg.yaml").write_text(yaml_text)
     res = subprocess.run(
-        [sys.executable, "-c", BUILD], capture_output=True, text=True, cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(site)}, timeout=120,
+        [sys.executable, "-c", BUILD],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(site)},
+        timeout=120,
     )
     assert res.returncode == 0, res.stderr
     return res.stdout.strip()
@@ -103,7 +123,9 @@ def build(site: Path, tmp_path: Path, yaml_text: str) -> str:
 def test_config_builds_by_bare_and_scoped_name(site, tmp_path):
     out = build(site, tmp_path, "model: {type: DemoDetector, backbone: {type: demo.DemoBackbone}}")
     assert out == "built detplug_demo detplug_demo"
-    out = build(site, tmp_path, "model: {type: demo.DemoDetector, backbone: {type: demo_twin.DemoBackbone}}")
+    out = build(
+        site, tmp_path, "model: {type: demo.DemoDetector, backbone: {type: demo_twin.DemoBackbone}}"
+    )
     assert out == "built detplug_demo detplug_demo_twin"
 
 
@@ -124,7 +146,9 @@ def test_component_of_failed_plugin_is_fatal_with_its_error(site, tmp_path):
 
 
 def test_bad_argument_names_key_path(site, tmp_path):
-    out = build(site, tmp_path, "model: {type: DemoDetector, backbone: {type: demo.DemoBackbone, dpeth: 3}}")
+    out = build(
+        site, tmp_path, "model: {type: DemoDetector, backbone: {type: demo.DemoBackbone, dpeth: 3}}"
+    )
     assert out.startswith("error model.backbone.dpeth: DemoBackbone has no parameter 'dpeth'")
     assert "did you mean 'depth'" in out
 
@@ -205,17 +229,29 @@ REQUIRED = textwrap.dedent(
     "spec, expected",
     [
         ("detplug-demo>=1.0", "ok"),
-        ("detplug-demo>=2", "this config requires detplug-demo>=2, but detplug-demo 1.2.3 is "
-         "installed; run: pip install 'detplug-demo>=2'"),
-        ("detplug-missing", "this config requires detplug-missing, which is not installed; "
-         "run: pip install 'detplug-missing'"),
-        ("detplug-broken", "this config requires detplug-broken, installed but not loaded: "
-         "ImportError: No module named 'some_missing_dependency'"),
+        (
+            "detplug-demo>=2",
+            "this config requires detplug-demo>=2, but detplug-demo 1.2.3 is "
+            "installed; run: pip install 'detplug-demo>=2'",
+        ),
+        (
+            "detplug-missing",
+            "this config requires detplug-missing, which is not installed; "
+            "run: pip install 'detplug-missing'",
+        ),
+        (
+            "detplug-broken",
+            "this config requires detplug-broken, installed but not loaded: "
+            "ImportError: No module named 'some_missing_dependency'",
+        ),
     ],
 )
 def test_required_plugins(site, spec, expected):
     res = subprocess.run(
-        [sys.executable, "-c", REQUIRED, spec], capture_output=True, text=True,
-        env={**os.environ, "PYTHONPATH": str(site)}, timeout=120,
+        [sys.executable, "-c", REQUIRED, spec],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(site)},
+        timeout=120,
     )
     assert res.stdout.strip() == expected, res.stderr

@@ -155,3 +155,17 @@ def test_listing_with_pattern(tree):
     b.register("FPN", obj=str)
     assert root.names("ResNet*") == ["a.ResNet18", "b.ResNet50"]
     assert root.names("b.*") == ["b.FPN", "b.ResNet50"]
+
+
+def test_value_error_raised_by_a_component_gets_the_key_path(tree):
+    root, *_ = tree
+
+    @root.register()
+    class Stopper:
+        def __init__(self, rule: str = "greater"):
+            if rule not in ("greater", "less"):
+                raise BuildError(f"Stopper.rule: must be greater or less, got {rule!r}")
+
+    with pytest.raises(BuildError) as err:
+        root.build({"type": "Stopper", "rule": "bigger"}, path="hooks.2")
+    assert str(err.value) == "hooks.2: Stopper.rule: must be greater or less, got 'bigger'"
