@@ -24,6 +24,7 @@ CATALOG: dict[str, tuple[str, ...]] = {
         "CheckInvalidLossHook",
         "PredictionPreviewHook",
         "SpeedMonitorHook",
+        "TrainingCurvesHook",
     ),
 }
 

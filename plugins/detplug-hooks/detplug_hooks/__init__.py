@@ -1,7 +1,8 @@
 """detplug-hooks: optional training hooks, each enabled from a config's ``hooks:`` list.
 
 ``TensorBoardHook``, ``CSVLoggerHook``, ``EMAHook``, ``EarlyStoppingHook``,
-``CheckInvalidLossHook``, ``PredictionPreviewHook`` and ``SpeedMonitorHook`` (registry scope
+``CheckInvalidLossHook``, ``PredictionPreviewHook``, ``SpeedMonitorHook`` and
+``TrainingCurvesHook`` (registry scope
 ``hooks``; see docs/hooks.md and this package's README).
 
 Importing the package only registers the classes; torch loads with detplug's Runner anyway,
@@ -9,6 +10,7 @@ and tensorboard only when a ``TensorBoardHook`` writes its first event.
 """
 
 from detplug_hooks.csv_logger import CSVLoggerHook
+from detplug_hooks.curves import TrainingCurvesHook
 from detplug_hooks.early_stopping import EarlyStoppingHook, MonitorNotFoundError
 from detplug_hooks.ema import EMAHook
 from detplug_hooks.invalid_loss import CheckInvalidLossHook, InvalidLossError
@@ -29,4 +31,5 @@ __all__ = [
     "PredictionPreviewHook",
     "SpeedMonitorHook",
     "TensorBoardHook",
+    "TrainingCurvesHook",
 ]
