@@ -1,0 +1,145 @@
+"""Every ``torchvision.transforms.v2`` transform in TRANSFORMS under its own name.
+
+Registered eagerly when the plugin loads, from whatever the installed torchvision provides,
+so ``{type: RandomHorizontalFlip, p: 0.5}`` or ``{type: torchvision.ColorJitter, ...}``
+works. Each is registered as a same-named subclass defined here (``isinstance`` with the v2
+class holds), so that listings and error messages attribute it to this plugin. Arguments a YAML file cannot hold get config-friendly subclasses of the same name:
+``ToDtype``/``ConvertImageDtype`` take dtype names (``float32``), and ``Compose``,
+``RandomApply``, ``RandomChoice``, ``RandomOrder`` take lists of transform configs.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import torch
+from torchvision import tv_tensors
+from torchvision.transforms import v2
+
+from detplug_core.errors import BuildError
+from detplug_torchvision.registries import TRANSFORMS
+
+__all__ = ["build_transform", "parse_dtype", "v2_transform_names"]
+
+_TV_TENSOR_TYPES = {
+    "Image": tv_tensors.Image,
+    "Video": tv_tensors.Video,
+    "Mask": tv_tensors.Mask,
+    "BoundingBoxes": tv_tensors.BoundingBoxes,
+}
+
+
+def build_transform(cfg: Mapping | Callable) -> Callable:
+    """A transform from its config; an object that is already callable passes through."""
+    if isinstance(cfg, Mapping):
+        return TRANSFORMS.build(cfg)
+    if callable(cfg):
+        return cfg
+    raise BuildError(f"a transform must be a config dict with 'type' or a callable, got {cfg!r}")
+
+
+def parse_dtype(value: Any) -> torch.dtype | None:
+    """``"float32"``, ``"torch.float32"`` or a torch.dtype as a torch.dtype (None stays)."""
+    if value is None or isinstance(value, torch.dtype):
+        return value
+    name = str(value).removeprefix("torch.")
+    dtype = getattr(torch, name, None)
+    if not isinstance(dtype, torch.dtype):
+        raise BuildError(f"unknown dtype {value!r}; use a torch dtype name such as 'float32'")
+    return dtype
+
+
+def _parse_dtype_arg(value: Any) -> Any:
+    if not isinstance(value, Mapping):
+        return parse_dtype(value)
+    out: dict[Any, Any] = {}
+    for key, dtype in value.items():
+        if isinstance(key, str) and key != "others":
+            if key not in _TV_TENSOR_TYPES:
+                known = ", ".join([*_TV_TENSOR_TYPES, "others"])
+                raise BuildError(f"ToDtype: unknown tv_tensor type {key!r}; known: {known}")
+            key = _TV_TENSOR_TYPES[key]
+        out[key] = parse_dtype(dtype)
+    return out
+
+
+class ToDtype(v2.ToDtype):
+    """``v2.ToDtype`` that also takes dtype names: ``{type: ToDtype, dtype: float32,
+    scale: true}`` or ``dtype: {Image: float32, others: null}``."""
+
+    def __init__(self, dtype: Any, scale: bool = False) -> None:
+        super().__init__(_parse_dtype_arg(dtype), scale=scale)
+
+
+class ConvertImageDtype(v2.ConvertImageDtype):
+    """``v2.ConvertImageDtype`` that also takes a dtype name (default ``float32``)."""
+
+    def __init__(self, dtype: Any = "float32") -> None:
+        super().__init__(parse_dtype(dtype))
+
+
+class Compose(v2.Compose):
+    """``v2.Compose`` over transform configs (or built transforms)."""
+
+    def __init__(self, transforms: Sequence[Mapping | Callable]) -> None:
+        super().__init__([build_transform(t) for t in transforms])
+
+
+class RandomApply(v2.RandomApply):
+    """``v2.RandomApply`` over transform configs: all of them, with probability ``p``."""
+
+    def __init__(self, transforms: Sequence[Mapping | Callable], p: float = 0.5) -> None:
+        super().__init__([build_transform(t) for t in transforms], p=p)
+
+
+class RandomChoice(v2.RandomChoice):
+    """``v2.RandomChoice`` over transform configs: one of them, by ``p`` (uniform if None)."""
+
+    def __init__(
+        self, transforms: Sequence[Mapping | Callable], p: list[float] | None = None
+    ) -> None:
+        super().__init__([build_transform(t) for t in transforms], p=p)
+
+
+class RandomOrder(v2.RandomOrder):
+    """``v2.RandomOrder`` over transform configs: all of them, in a random order."""
+
+    def __init__(self, transforms: Sequence[Mapping | Callable]) -> None:
+        super().__init__([build_transform(t) for t in transforms])
+
+
+_CONFIG_FRIENDLY = {
+    cls.__name__: cls
+    for cls in (ToDtype, ConvertImageDtype, Compose, RandomApply, RandomChoice, RandomOrder)
+}
+
+
+def v2_transform_names() -> list[str]:
+    """Names of the public transform classes of the installed ``torchvision.transforms.v2``."""
+    return sorted(
+        name
+        for name, obj in vars(v2).items()
+        if not name.startswith("_")
+        and inspect.isclass(obj)
+        and issubclass(obj, v2.Transform)
+        and obj is not v2.Transform
+    )
+
+
+def _same_transform_here(cls: type) -> type:
+    """A behaviour-identical subclass living in this module, so the registry (which finds
+    an entry's plugin by its module) lists, attributes and unloads it with this plugin."""
+    attrs = {"__module__": __name__, "__qualname__": cls.__name__, "__doc__": cls.__doc__}
+    return type(cls.__name__, (cls,), attrs)
+
+
+def _register_all() -> None:
+    for name in v2_transform_names():
+        cls = _CONFIG_FRIENDLY.get(name) or _same_transform_here(getattr(v2, name))
+        globals()[name] = cls  # picklable by reference: bridge.<name>
+        TRANSFORMS.register(name, obj=cls)
+
+
+_register_all()
