@@ -113,7 +113,9 @@ def before_train_iter(runner: Any, batch_idx: int, data_batch: Any) -> None:
 
 @hookspec
 def after_train_iter(runner: Any, batch_idx: int, data_batch: Any, outputs: dict) -> None:
-    """After the optimizer step. ``outputs`` maps each loss name (and ``loss``) to a float."""
+    """After the optimizer step. ``outputs`` maps each loss name (and ``loss``, their sum) to
+    a detached scalar tensor; ``float()`` it when needed (on a GPU that waits for the device,
+    which the runner itself does only every ``log_interval`` iterations)."""
 
 
 @hookspec

@@ -1,0 +1,145 @@
+"""``detplug train CONFIG [OVERRIDES...]``: train a model from a config.
+
+Options override config keys: ``--work-dir`` (work_dir), ``--resume [auto|PATH]`` (resume;
+alone it means ``auto``: continue from ``work_dir/latest.pth`` if there is one),
+``--load-from`` (load_from), ``--device``, ``--amp``, ``--seed``, ``--deterministic``.
+``--nproc N`` (N > 1) starts N processes with torchrun on this machine, each running this
+same command; under torchrun (``LOCAL_RANK`` set) the option is ignored.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import Any
+
+import click
+
+from detplug_core.errors import DetplugError
+
+_OPTION_KEYS = {
+    "work_dir": "work_dir",
+    "resume": "resume",
+    "load_from": "load_from",
+    "device": "device",
+    "amp": "amp",
+    "seed": "seed",
+}
+
+
+def _apply_options(cfg: dict, options: dict[str, Any]) -> None:
+    for option, key in _OPTION_KEYS.items():
+        if options.get(option) is not None:
+            cfg[key] = options[option]
+    if options.get("deterministic"):
+        cfg["deterministic"] = True
+
+
+def _torchrun_command(ctx: click.Context, nproc: int, options: dict[str, Any]) -> list[str]:
+    """This command again, under torchrun, without --nproc."""
+    root = ctx.find_root().params
+    argv = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={nproc}",
+        "-m",
+        "detplug_core.cli.main",
+    ]
+    if root.get("debug"):
+        argv.append("--debug")
+    for value in root.get("plugin_opts") or ():
+        argv += ["-p", value]
+    argv += ["train", options["config"], *options["overrides"]]
+    for option in _OPTION_KEYS:
+        if options.get(option) is not None:
+            argv += [f"--{option.replace('_', '-')}", str(options[option])]
+    if options.get("deterministic"):
+        argv.append("--deterministic")
+    return argv
+
+
+def _launch(ctx: click.Context, nproc: int, options: dict[str, Any]) -> None:
+    result = subprocess.run(_torchrun_command(ctx, nproc, options))
+    if result.returncode != 0:
+        err = DetplugError(
+            f"distributed training failed: torchrun exited with code {result.returncode} "
+            "(the failing rank's message is above)"
+        )
+        err.exit_code = result.returncode if 0 < result.returncode < 128 else 1
+        raise err
+
+
+def run_distributed_safely(fn: Any) -> Any:
+    """Run ``fn``; under torchrun, report any error as one line naming this rank."""
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    if world <= 1:
+        return fn()
+    rank = os.environ.get("RANK", "?")
+    try:
+        return fn()
+    except DetplugError as err:
+        err.args = (f"[rank {rank}/{world}] {err}", *err.args[1:])
+        raise
+    except Exception as err:
+        first = (str(err).strip().splitlines() or [""])[0]
+        click.echo(f"error: [rank {rank}/{world}] {type(err).__name__}: {first}", err=True)
+        if "--debug" in sys.argv:
+            raise
+        sys.exit(1)
+    finally:
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+@click.command(context_settings={"ignore_unknown_options": False})
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.argument("overrides", nargs=-1)
+@click.option(
+    "--work-dir", help="Folder for logs and checkpoints (default work_dirs/<config stem>)."
+)
+@click.option(
+    "--resume",
+    is_flag=False,
+    flag_value="auto",
+    default=None,
+    metavar="[auto|PATH]",
+    help="Continue from PATH, or (auto, the default value) from work_dir/latest.pth.",
+)
+@click.option("--load-from", help="Load model weights only from this checkpoint.")
+@click.option("--device", help="auto (default), cpu, cuda, cuda:N.")
+@click.option("--amp", type=click.Choice(["bf16", "fp16"]), help="Mixed precision.")
+@click.option(
+    "--nproc",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Processes to start with torchrun (data-parallel training).",
+)
+@click.option("--seed", type=int, help="Random seed.")
+@click.option("--deterministic", is_flag=True, help="Use deterministic algorithms.")
+@click.pass_context
+def train(ctx: click.Context, config: str, overrides: tuple[str, ...], **options: Any) -> None:
+    """Train a model from CONFIG; OVERRIDES are KEY=VALUE (e.g. optimizer.lr=0.02)."""
+    nproc = options.pop("nproc")
+    options.update(config=config, overrides=overrides)
+    if nproc < 1:
+        raise DetplugError(f"--nproc: expected a positive number, got {nproc}")
+    if nproc > 1 and "LOCAL_RANK" not in os.environ:
+        _launch(ctx, nproc, options)
+        return
+
+    def run() -> None:
+        from detplug_core.config import load_config
+        from detplug_core.runner import Runner
+
+        cfg = load_config(config, overrides)
+        _apply_options(cfg, options)
+        with Runner(cfg) as runner:
+            runner.train()
+
+    run_distributed_safely(run)

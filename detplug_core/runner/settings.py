@@ -1,0 +1,142 @@
+"""Reading the runner's config sections (``train:``, ``checkpoint:``, ``hooks:``, ``metrics:``)
+with one clear error per wrong key, and small config helpers."""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from detplug_core.errors import ConfigError
+
+TOP_LEVEL_KEYS = (
+    "model",
+    "train_dataloader",
+    "val_dataloader",
+    "test_dataloader",
+    "metrics",
+    "optimizer",
+    "param_schedulers",
+    "train",
+    "checkpoint",
+    "hooks",
+    "work_dir",
+    "seed",
+    "deterministic",
+    "device",
+    "amp",
+    "clip_grad",
+    "load_from",
+    "resume",
+    "required_plugins",
+    "find_unused_parameters",
+)
+
+
+def _read(section: str, cfg: Any, cls: type) -> Any:
+    if cfg is None:
+        return cls()
+    if not isinstance(cfg, Mapping):
+        raise ConfigError(f"{section}: expected a mapping, got {cfg!r}")
+    known = [f.name for f in fields(cls)]
+    for key in cfg:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(f"{section}.{key}: unknown option{hint} (known: {', '.join(known)})")
+    return cls(**cfg)
+
+
+@dataclass
+class TrainSettings:
+    """``train:``: loop kind and length, validation and logging intervals."""
+
+    by_epoch: bool = True
+    max_epochs: int | None = None
+    max_iters: int | None = None
+    val_interval: int | None = None  # epochs or iterations; default 1 epoch / end of run
+    log_interval: int = 50
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> TrainSettings:
+        s = _read("train", cfg, cls)
+        if s.by_epoch and not (isinstance(s.max_epochs, int) and s.max_epochs > 0):
+            raise ConfigError(
+                f"train.max_epochs: epoch-based training needs a positive int, got {s.max_epochs!r}"
+            )
+        if not s.by_epoch and not (isinstance(s.max_iters, int) and s.max_iters > 0):
+            raise ConfigError(
+                f"train.max_iters: iteration-based training (by_epoch: false) "
+                f"needs a positive int, got {s.max_iters!r}"
+            )
+        if s.val_interval is None:
+            s.val_interval = 1 if s.by_epoch else s.max_iters
+        if not isinstance(s.log_interval, int) or s.log_interval < 1:
+            raise ConfigError(
+                f"train.log_interval: expected a positive int, got {s.log_interval!r}"
+            )
+        return s
+
+
+@dataclass
+class CheckpointSettings:
+    """``checkpoint:``: when to save, how many to keep, which metric picks ``best_*.pth``."""
+
+    interval: int = 1  # 0 = only at the end (and on signals)
+    by_epoch: bool | None = None  # unit of interval; default: train.by_epoch
+    keep_last: int | None = 3  # null = keep all
+    save_best: str | None = None  # a metric key such as coco/mAP, or "auto" (the first)
+    rule: str | None = None  # greater | less; default greater (less for keys with "loss")
+    save_last: bool = True
+
+    @classmethod
+    def from_config(cls, cfg: Any, train_by_epoch: bool) -> CheckpointSettings:
+        s = _read("checkpoint", cfg, cls)
+        if s.by_epoch is None:
+            s.by_epoch = train_by_epoch
+        if not isinstance(s.interval, int) or s.interval < 0:
+            raise ConfigError(f"checkpoint.interval: expected an int >= 0, got {s.interval!r}")
+        if s.keep_last is not None and (not isinstance(s.keep_last, int) or s.keep_last < 1):
+            raise ConfigError(
+                f"checkpoint.keep_last: expected an int >= 1 or null, got {s.keep_last!r}"
+            )
+        if s.rule not in (None, "greater", "less"):
+            raise ConfigError(f"checkpoint.rule: expected greater or less, got {s.rule!r}")
+        return s
+
+    def is_better(self, key: str, value: float, best: float | None) -> bool:
+        rule = self.rule or ("less" if "loss" in key.lower() else "greater")
+        if best is None:
+            return True
+        return value < best if rule == "less" else value > best
+
+
+def resolve_work_dir(cfg: Mapping, filename: str | None) -> Path:
+    """``work_dir``, else ``work_dirs/<config file stem>``, else ``work_dirs/run``."""
+    if cfg.get("work_dir"):
+        return Path(cfg["work_dir"])
+    stem = Path(filename).stem if filename else "run"
+    return Path("work_dirs") / stem
+
+
+def plain(value: Any) -> Any:
+    """A copy made of plain dicts, lists and scalars (safe for weights-only checkpoints)."""
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, type):  # a class given as ``type`` in code
+        return f"{value.__module__}.{value.__qualname__}"
+    return repr(value)
+
+
+def unknown_top_level_keys(cfg: Mapping) -> list[str]:
+    """Top-level keys nobody in the core reads (plugins may read their own)."""
+    return [k for k in cfg if k not in TOP_LEVEL_KEYS and not str(k).startswith("_")]
