@@ -77,9 +77,19 @@ class RunnerStateMixin:
                 "torch": str(torch.__version__),
                 "seed": self.seed,
                 "world_size": self.world_size,
+                "classes": self._dataset_classes(),
                 "time": datetime.datetime.now().isoformat(timespec="seconds"),
             },
         }
+
+    def _dataset_classes(self) -> list[str] | None:
+        """Class names of the training (else val) data, so a checkpoint alone can label its
+        predictions (``detplug infer``)."""
+        for built in (getattr(self, "_train", None), getattr(self, "_val", None)):
+            classes = getattr(getattr(built, "dataset", None), "classes", None)
+            if classes is not None:
+                return [str(c) for c in classes]
+        return None
 
     def save_checkpoint(self, name: str, *, call_hooks: bool = True) -> Path | None:
         """Write ``work_dir/name`` and point ``latest.pth`` at it (rank 0 only; other ranks
