@@ -1,0 +1,166 @@
+"""The FCOS detector: preprocessor + backbone + neck + head, torchvision detection API."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from detplug_core.errors import BuildError
+from detplug_fcos.points import level_points
+from detplug_fcos.registries import MODELS
+
+
+def _build(cfg: Mapping[str, Any] | None, key: str, default_type: str) -> Any:
+    """Build an optional part; ``type`` may be left out for the FCOS default."""
+    if cfg is None:
+        return MODELS.build({"type": default_type})
+    if "type" not in cfg:
+        return MODELS.build({"type": default_type, **cfg}, path=f"FCOS.{key}")
+    return MODELS.build(cfg)
+
+
+@MODELS.register()
+class FCOS(nn.Module):
+    """FCOS (Tian et al.), equal to torchvision's ``FCOS`` given the same weights.
+
+    ``model(images, targets)``: images are ``[3, H, W]`` float tensors in 0..1 of any sizes;
+    in train mode targets are dicts with ``boxes`` [M, 4] xyxy pixels, ``labels`` [M] in
+    0..C-1 and optionally ``ignore`` [M] bool (ignored boxes are dropped), and the result is
+    ``{"loss_cls", "loss_bbox", "loss_centerness"}``. In eval mode the result is one
+    ``{"boxes", "scores", "labels"}`` dict per image, in input-image pixels.
+
+    Args:
+        backbone, neck, head: MODELS configs. The neck's ``in_channels`` defaults to the
+            backbone's ``out_channels`` and the head's ``in_channels`` to the neck's.
+        preprocessor: ``DetPreprocessor`` config (mean/std, size_divisible, channels_last).
+        assigner, loss, postprocess: ``FCOSAssigner``, ``FCOSLoss``, ``FCOSPostprocess``
+            configs. ``type`` may be left out; ``None`` takes the defaults (torchvision's).
+        strides: nominal stride of each neck level; scales box distances, the centre
+            sampling radius and the default scale ranges.
+        point_offset: position of a level's first point in units of its stride (0 as in
+            torchvision; 0.5 puts points at cell centres).
+    """
+
+    def __init__(
+        self,
+        backbone: Mapping[str, Any],
+        neck: Mapping[str, Any],
+        head: Mapping[str, Any],
+        preprocessor: Mapping[str, Any] | None = None,
+        assigner: Mapping[str, Any] | None = None,
+        loss: Mapping[str, Any] | None = None,
+        postprocess: Mapping[str, Any] | None = None,
+        strides: Sequence[int] = (8, 16, 32, 64, 128),
+        point_offset: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.preprocessor = _build(preprocessor, "preprocessor", "DetPreprocessor")
+        self.backbone = MODELS.build(backbone)
+        self.neck = MODELS.build(neck, in_channels=list(self.backbone.out_channels))
+        if list(getattr(self.neck, "in_channels", self.backbone.out_channels)) != list(
+            self.backbone.out_channels
+        ):
+            raise BuildError(
+                f"FCOS: neck.in_channels {list(self.neck.in_channels)} differ from the "
+                f"backbone's out_channels {list(self.backbone.out_channels)}; leave "
+                "neck.in_channels out to take the backbone's"
+            )
+        self.head = MODELS.build(head, in_channels=self.neck.out_channels)
+        self.assigner = _build(assigner, "assigner", "FCOSAssigner")
+        self.loss = _build(loss, "loss", "FCOSLoss")
+        self.postprocess = _build(postprocess, "postprocess", "FCOSPostprocess")
+        self.strides = [int(s) for s in strides]
+        self.point_offset = float(point_offset)
+        self.num_classes = self.head.num_classes
+        self._points_cache: dict[tuple, tuple[Tensor, Tensor]] = {}
+
+    def points(self, levels: list[Tensor], batch_size: tuple[int, int]) -> tuple[Tensor, Tensor]:
+        """Cached :func:`level_points` for these feature shapes and batch size."""
+        shapes = tuple((int(x.shape[-2]), int(x.shape[-1])) for x in levels)
+        key = (shapes, batch_size, levels[0].device)
+        if key not in self._points_cache:
+            if len(self._points_cache) > 64:
+                self._points_cache.clear()
+            with torch.inference_mode(False):  # cached points serve training too
+                self._points_cache[key] = level_points(
+                    shapes, batch_size, self.strides, self.point_offset, levels[0].device
+                )
+        return self._points_cache[key]
+
+    def forward(
+        self, images: Sequence[Tensor], targets: Sequence[Mapping[str, Tensor]] | None = None
+    ) -> dict[str, Tensor] | list[dict[str, Tensor]]:
+        """Losses (train mode) or detections (eval mode); see the class docstring."""
+        if self.training:
+            if targets is None:
+                raise ValueError("FCOS in train mode needs targets")
+            if len(targets) != len(images):
+                raise ValueError(f"got {len(images)} images but {len(targets)} targets")
+            device = next(self.parameters()).device
+            clean = [self._clean_target(i, t, device) for i, t in enumerate(targets)]
+            return self._forward(images, clean)
+        # Detections are not differentiable (top-k, NMS): skip autograd bookkeeping.
+        with torch.inference_mode():
+            return self._forward(images, None)
+
+    def _forward(
+        self, images: Sequence[Tensor], targets: list[tuple[Tensor, Tensor]] | None
+    ) -> dict[str, Tensor] | list[dict[str, Tensor]]:
+        batch, image_sizes = self.preprocessor(images)  # [N, 3, H, W]
+        levels = list(self.neck(self.backbone(batch)).values())  # [N, F, H_l, W_l]
+        cls_logits, box_deltas, ctr_logits = self.head(levels)  # [N,A,C], [N,A,4], [N,A]
+        points, sizes = self.points(levels, (int(batch.shape[-2]), int(batch.shape[-1])))
+        num_per_level = [int(x.shape[-2] * x.shape[-1]) for x in levels]
+        if targets is not None:
+            boxes, labels = self._assign(targets, points, sizes, num_per_level)
+            return self.loss(cls_logits, box_deltas, ctr_logits, points, sizes, boxes, labels)
+        return self.postprocess(
+            cls_logits, box_deltas, ctr_logits, points, sizes, num_per_level, image_sizes
+        )
+
+    def _assign(
+        self,
+        targets: list[tuple[Tensor, Tensor]],
+        points: Tensor,
+        sizes: Tensor,
+        num_per_level: list[int],
+    ) -> tuple[Tensor, Tensor]:
+        """Per point, the matched box [N, A, 4] and label [N, A] (-1: background)."""
+        lower, upper = self.assigner.point_ranges(sizes, num_per_level)
+        all_boxes, all_labels = [], []
+        for gt_boxes, gt_labels in targets:
+            index = self.assigner(points, sizes, lower, upper, gt_boxes)  # [A]
+            if gt_boxes.shape[0] == 0:
+                all_boxes.append(points.new_zeros((points.shape[0], 4)))
+                all_labels.append(index)
+                continue
+            safe = index.clamp(min=0)
+            all_boxes.append(gt_boxes[safe])
+            all_labels.append(torch.where(index >= 0, gt_labels[safe], index))
+        return torch.stack(all_boxes), torch.stack(all_labels)
+
+    def _clean_target(
+        self, i: int, target: Mapping[str, Tensor], device: torch.device
+    ) -> tuple[Tensor, Tensor]:
+        """Plain-tensor boxes [M, 4] and labels [M] on ``device``, without ignored boxes."""
+        boxes = torch.as_tensor(target["boxes"]).as_subclass(Tensor)
+        labels = torch.as_tensor(target["labels"]).as_subclass(Tensor)
+        if boxes.numel() == 0:  # also accept [0] for an image without boxes
+            boxes = boxes.reshape(0, 4)
+        if boxes.dim() != 2 or boxes.shape[-1] != 4 or labels.shape != boxes.shape[:1]:
+            raise ValueError(
+                f"target {i}: boxes must be [M, 4] and labels [M], got "
+                f"{list(boxes.shape)} and {list(labels.shape)}"
+            )
+        if "ignore" in target:
+            keep = ~torch.as_tensor(target["ignore"], dtype=torch.bool)
+            boxes, labels = boxes[keep], labels[keep]
+        if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= self.num_classes):
+            raise ValueError(
+                f"target {i}: labels must be in 0..{self.num_classes - 1} (no background "
+                f"class), got {labels.tolist()}"
+            )
+        return boxes.to(device, torch.float32), labels.to(device, torch.long)

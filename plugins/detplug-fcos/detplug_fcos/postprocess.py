@@ -1,0 +1,84 @@
+"""FCOS post-processing: scores, per-level top-k, box decoding, batched NMS."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+from torchvision.ops import batched_nms
+
+from detplug_fcos import coder
+from detplug_fcos.registries import MODELS
+
+
+@MODELS.register()
+class FCOSPostprocess:
+    """Turn head outputs into detections, vectorised over images and levels.
+
+    Score = sqrt(sigmoid(class logit) * sigmoid(centerness logit)). Per image and level the
+    ``topk_candidates`` best (point, class) pairs scoring above ``score_thresh`` are decoded
+    and clipped to the image; class-wise NMS at ``nms_thresh`` (one ``batched_nms`` call for
+    the whole batch) then keeps the ``detections_per_img`` best. Same result as
+    torchvision's FCOS.postprocess_detections.
+    """
+
+    def __init__(
+        self,
+        score_thresh: float = 0.2,
+        nms_thresh: float = 0.6,
+        topk_candidates: int = 1000,
+        detections_per_img: int = 100,
+    ) -> None:
+        self.score_thresh = score_thresh
+        self.nms_thresh = nms_thresh
+        self.topk_candidates = topk_candidates
+        self.detections_per_img = detections_per_img
+
+    def __call__(
+        self,
+        cls_logits: Tensor,
+        box_deltas: Tensor,
+        ctr_logits: Tensor,
+        points: Tensor,
+        sizes: Tensor,
+        num_per_level: Sequence[int],
+        image_sizes: Sequence[tuple[int, int]],
+    ) -> list[dict[str, Tensor]]:
+        """cls_logits [N, A, C], box_deltas [N, A, 4], ctr_logits [N, A], points [A, 2],
+        sizes [A]; image_sizes: (h, w) of each image -> one dict per image."""
+        n, _, num_classes = cls_logits.shape
+        # Squared scores: sqrt is monotonic, so top-k and threshold can wait for it.
+        scores = torch.sigmoid(cls_logits.float()).mul_(
+            torch.sigmoid(ctr_logits.float())[..., None]
+        )
+        cand_scores, cand_index = [], []  # per level: [N, k_l]
+        start = 0
+        for count in num_per_level:
+            level = scores[:, start : start + count].reshape(n, -1)  # [N, count * C]
+            value, index = level.topk(min(self.topk_candidates, level.shape[1]), dim=1)
+            cand_scores.append(value)
+            cand_index.append(index + start * num_classes)
+            start += count
+        score = torch.cat(cand_scores, dim=1).sqrt_()  # [N, K]
+        index = torch.cat(cand_index, dim=1)
+        point = torch.div(index, num_classes, rounding_mode="floor")
+        label = index % num_classes
+
+        keep = score > self.score_thresh  # [N, K]
+        image = torch.arange(n, device=score.device)[:, None].expand_as(keep)[keep]
+        point, label, score = point[keep], label[keep], score[keep]
+        boxes = coder.decode(box_deltas[image, point].float(), points[point], sizes[point])
+        limits = torch.tensor(image_sizes, dtype=boxes.dtype, device=boxes.device)[image]
+        boxes[:, 0::2] = boxes[:, 0::2].clamp(min=0).minimum(limits[:, 1:2])
+        boxes[:, 1::2] = boxes[:, 1::2].clamp(min=0).minimum(limits[:, 0:1])
+
+        kept = batched_nms(boxes, score, image * num_classes + label, self.nms_thresh)
+        # kept is sorted by score; a stable sort by image keeps that order within each image.
+        by_image = kept[torch.sort(image[kept], stable=True).indices]
+        counts = torch.bincount(image[by_image], minlength=n).tolist()
+        results = []
+        for chunk in by_image.split(counts):
+            chunk = chunk[: self.detections_per_img]
+            results.append({"boxes": boxes[chunk], "scores": score[chunk], "labels": label[chunk]})
+        return results

@@ -1,0 +1,151 @@
+"""Helpers shared by the FCOS tests: torchvision reference models, random weights, data."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+from torch import Tensor, nn
+from torchvision.ops.misc import FrozenBatchNorm2d
+
+from detplug_core import MODELS
+from detplug_core.config import load_config
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+
+
+def config_path(name: str) -> str:
+    return os.path.join(REPO, "configs", name)
+
+
+def build_from_config(name: str, **head: object) -> nn.Module:
+    """Build the ``model`` of a config file, with ``head`` keys overridden."""
+    cfg = load_config(config_path(name))["model"]
+    cfg["head"].update(head)
+    return MODELS.build(cfg)
+
+
+def to_frozen_bn(module: nn.Module) -> nn.Module:
+    """Replace every BatchNorm2d with a FrozenBatchNorm2d holding the same statistics."""
+    for name, child in module.named_children():
+        if isinstance(child, nn.BatchNorm2d):
+            frozen = FrozenBatchNorm2d(child.num_features, eps=child.eps)
+            for key in ("weight", "bias", "running_mean", "running_var"):
+                getattr(frozen, key).copy_(getattr(child, key).detach())
+            setattr(module, name, frozen)
+        else:
+            to_frozen_bn(child)
+    return module
+
+
+@torch.no_grad()
+def randomise(model: nn.Module, seed: int = 0) -> None:
+    """Random weights of a sensible scale, random norm statistics and affine parameters, and
+    class-logit biases that let many (point, class) pairs pass the score threshold."""
+    g = torch.Generator().manual_seed(seed)
+    for name, t in model.state_dict().items():
+        if not t.is_floating_point():
+            continue
+        randn = torch.randn(t.shape, generator=g)
+        if t.dim() == 4:  # conv weights, ~unit gain
+            fan_in = t.shape[1] * t.shape[2] * t.shape[3]
+            t.copy_(randn * (1.0 / fan_in) ** 0.5)
+        elif name.endswith("running_var") or (name.endswith("weight") and t.dim() == 1):
+            t.copy_(0.5 + torch.rand(t.shape, generator=g))
+        elif name.endswith("cls_logits.bias"):
+            t.copy_(-1.5 + 0.5 * randn)
+        else:  # biases, running means
+            t.copy_(0.1 * randn)
+
+
+def make_images(seed: int = 0) -> list[Tensor]:
+    """Two images of different shapes, shorter side 160 (torchvision's resize is identity
+    with min_size=160) that pad to one 224 x 224 batch."""
+    g = torch.Generator().manual_seed(seed)
+    return [torch.rand(3, 160, 224, generator=g), torch.rand(3, 224, 160, generator=g)]
+
+
+def make_targets(labels: list[list[int]]) -> list[dict[str, Tensor]]:
+    """Boxes of several sizes (several FPN levels), with the given labels per image."""
+    boxes = [
+        [
+            [10.0, 12.0, 60.0, 70.0],
+            [40.0, 30.0, 200.0, 150.0],
+            [100.0, 5.0, 130.0, 40.0],
+            [5.0, 90.0, 120.0, 159.0],
+        ],
+        [[20.0, 20.0, 140.0, 200.0], [60.0, 10.0, 90.0, 35.0], [0.0, 100.0, 50.0, 220.0]],
+    ]
+    return [
+        {"boxes": torch.tensor(b[: len(lab)]).reshape(-1, 4), "labels": torch.tensor(lab).long()}
+        for b, lab in zip(boxes, labels, strict=True)
+    ]
+
+
+def sort_detections(det: dict[str, Tensor]) -> dict[str, Tensor]:
+    order = torch.argsort(det["scores"], descending=True, stable=True)
+    return {k: v[order] for k, v in det.items()}
+
+
+COLOURS = ((0.9, 0.1, 0.1), (0.1, 0.8, 0.1), (0.1, 0.2, 0.9))  # class 0, 1, 2
+
+
+def rectangles_dataset(num_images: int, size: int = 128, seed: int = 0):
+    """Images with 1-3 filled rectangles in one of three colours (the class) on a grey,
+    noisy background; boxes 16..72 px wide."""
+    g = torch.Generator().manual_seed(seed)
+    images, targets = [], []
+    for _ in range(num_images):
+        img = 0.45 + 0.1 * torch.rand(3, size, size, generator=g)
+        boxes, labels = [], []
+        for _ in range(int(torch.randint(1, 4, (1,), generator=g))):
+            w, h = (int(v) for v in torch.randint(size // 8, size * 9 // 16, (2,), generator=g))
+            x0 = int(torch.randint(0, size - w, (1,), generator=g))
+            y0 = int(torch.randint(0, size - h, (1,), generator=g))
+            label = int(torch.randint(0, 3, (1,), generator=g))
+            img[:, y0 : y0 + h, x0 : x0 + w] = torch.tensor(COLOURS[label])[:, None, None]
+            boxes.append([x0, y0, x0 + w, y0 + h])
+            labels.append(label)
+        images.append(img)
+        targets.append(
+            {"boxes": torch.tensor(boxes, dtype=torch.float32), "labels": torch.tensor(labels)}
+        )
+    return images, targets
+
+
+def ap50(
+    predictions: list[dict[str, Tensor]], targets: list[dict[str, Tensor]], num_classes: int
+) -> float:
+    """Mean over classes of the all-point interpolated AP at IoU 0.5 (greedy matching by
+    descending score, as in the VOC/COCO protocols)."""
+    from torchvision.ops import box_iou
+
+    aps = []
+    for c in range(num_classes):
+        scored, num_gt = [], 0
+        for pred, tgt in zip(predictions, targets, strict=True):
+            gt = tgt["boxes"][tgt["labels"] == c]
+            num_gt += len(gt)
+            keep = pred["labels"] == c
+            boxes, scores = pred["boxes"][keep], pred["scores"][keep]
+            order = scores.argsort(descending=True)
+            iou = box_iou(boxes[order], gt) if len(gt) else torch.zeros(len(order), 0)
+            taken = torch.zeros(len(gt), dtype=torch.bool)
+            for i, k in enumerate(order.tolist()):
+                hit = False
+                if len(gt):
+                    best = int(iou[i].argmax())
+                    if iou[i, best] >= 0.5 and not taken[best]:
+                        taken[best], hit = True, True
+                scored.append((float(scores[k]), hit))
+        if num_gt == 0:
+            continue
+        scored.sort(key=lambda s: -s[0])
+        hits = torch.tensor([h for _, h in scored], dtype=torch.float32)
+        tp = hits.cumsum(0)
+        recall = torch.cat([torch.zeros(1), tp / num_gt])
+        precision = torch.cat([torch.ones(1), tp / torch.arange(1, len(hits) + 1)])
+        # all-point interpolation: precision envelope, summed over recall steps
+        precision = precision.flip(0).cummax(0).values.flip(0)
+        aps.append(float(((recall[1:] - recall[:-1]) * precision[1:]).sum()))
+    return sum(aps) / len(aps)
