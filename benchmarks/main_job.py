@@ -1,0 +1,138 @@
+"""The main job, timed: `detplug train configs/fcos/fcos_r18_fpn_shapes.yaml` from a fresh work
+dir, then its wall time, COCO mAP and AP50 on the shapes val split.
+
+With ``--reference``, the same run is repeated with torchvision's own FCOS (ResNet-18,
+128-channel FPN with P6/P7, 2-conv heads) in a plain PyTorch loop: same generated images,
+same batch size, iterations, optimizer and lr schedule, evaluated by the same COCOeval;
+then both are printed with the ratios.
+
+Run:  python benchmarks/main_job.py [--reference] [--work-dir work_dirs/bench_main_job]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "configs" / "fcos" / "fcos_r18_fpn_shapes.yaml"
+
+
+def run_detplug(work_dir: Path, overrides: list[str]) -> dict:
+    shutil.rmtree(work_dir, ignore_errors=True)
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "detplug_core.cli.main", "train", str(CONFIG), *overrides,
+         "--work-dir", str(work_dir)],
+        check=True, env={**os.environ, "DETPLUG_PROGRESS": "lines"},
+    )  # fmt: skip
+    wall = time.perf_counter() - start
+    evals = [json.loads(x) for x in (work_dir / "metrics.jsonl").read_text().splitlines()]
+    return {"wall_s": wall, "mAP": evals[-1]["coco/mAP"], "AP50": evals[-1]["coco/AP50"]}
+
+
+def run_reference(cfg: dict) -> dict:
+    """torchvision FCOS on the same data and recipe, in a plain loop."""
+    import torch
+    import torchvision
+    from detplug_coco.metric import CocoMetric
+    from torchvision.models.detection import FCOS
+    from torchvision.models.detection.backbone_utils import BackboneWithFPN
+    from torchvision.ops.feature_pyramid_network import LastLevelP6P7
+
+    from detplug_core import DATASETS
+    from detplug_core.data import detection_collate
+
+    torch.manual_seed(0)
+    start = time.perf_counter()
+    train_cfg, val_cfg = cfg["train_dataloader"], cfg["val_dataloader"]
+    train_set = DATASETS.build(train_cfg["dataset"])
+    val_set = DATASETS.build(val_cfg["dataset"])
+    size = int(train_cfg["dataset"]["image_size"])
+    backbone = BackboneWithFPN(
+        torchvision.models.resnet18(),
+        {"layer2": "0", "layer3": "1", "layer4": "2"},
+        [128, 256, 512],
+        128,
+        extra_blocks=LastLevelP6P7(128, 128),
+    )
+    model = FCOS(backbone, num_classes=len(train_set.classes), min_size=size, max_size=size)
+    for head in (model.head.classification_head, model.head.regression_head):
+        head.conv = head.conv[:6]  # 2 x (conv, GroupNorm, ReLU): the 2-conv head
+    opt_cfg = cfg["optimizer"]
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=opt_cfg["lr"], momentum=opt_cfg["momentum"],
+        weight_decay=opt_cfg["weight_decay"],
+    )  # fmt: skip
+    max_iters = cfg["train"]["max_iters"]
+    warm = cfg["param_schedulers"][0]
+
+    def lr_at(it: int) -> float:
+        factor = 0.5 * (1 + math.cos(math.pi * it / max_iters))
+        if it < warm["end"]:
+            s = warm["start_factor"]
+            factor *= s + (1 - s) * it / warm["end"]
+        return opt_cfg["lr"] * factor
+
+    loader = torch.utils.data.DataLoader(
+        train_set, batch_size=train_cfg["batch_size"], shuffle=True,
+        num_workers=train_cfg["num_workers"], collate_fn=detection_collate,
+        persistent_workers=True,
+    )  # fmt: skip
+    it = 0
+    model.train()
+    while it < max_iters:
+        for images, targets in loader:
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(it)
+            targets = [{"boxes": t["boxes"], "labels": t["labels"]} for t in targets]
+            losses = model(list(images), targets)
+            optimizer.zero_grad()
+            sum(losses.values()).backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 35)
+            optimizer.step()
+            it += 1
+            if it == max_iters:
+                break
+    model.eval()
+    metric = CocoMetric(classes=val_set.classes)
+    val_loader = torch.utils.data.DataLoader(
+        val_set, batch_size=val_cfg["batch_size"], collate_fn=detection_collate
+    )
+    with torch.inference_mode():
+        for images, targets in val_loader:
+            metric.update(model(list(images)), targets)
+    result = metric.compute()
+    return {"wall_s": time.perf_counter() - start, "mAP": result["mAP"], "AP50": result["AP50"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work-dir", default=str(ROOT / "work_dirs" / "bench_main_job"))
+    parser.add_argument("--reference", action="store_true", help="also run torchvision's FCOS")
+    parser.add_argument("overrides", nargs="*", help="config overrides for both runs")
+    args = parser.parse_args()
+    ours = run_detplug(Path(args.work_dir), args.overrides)
+    print(f"detplug  wall {ours['wall_s']:.1f} s  mAP {ours['mAP']:.4f}  AP50 {ours['AP50']:.4f}")
+    if args.reference:
+        from detplug_core.config import load_config
+
+        ref = run_reference(load_config(CONFIG, args.overrides))
+        print(
+            f"torchvision  wall {ref['wall_s']:.1f} s  mAP {ref['mAP']:.4f}  AP50 {ref['AP50']:.4f}"
+        )
+        print(
+            f"ratio detplug/torchvision: wall {ours['wall_s'] / ref['wall_s']:.3f}, "
+            f"mAP {ours['mAP'] / max(ref['mAP'], 1e-9):.3f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
