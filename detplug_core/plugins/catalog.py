@@ -11,7 +11,7 @@ CATALOG: dict[str, tuple[str, ...]] = {
     "detplug-torchvision": ("ResNet", "MobileNetV3", "FPN", "AspectRatioBatchSampler"),
     "detplug-fcos": ("FCOS", "FCOSHead"),
     "detplug-retinanet": ("RetinaNet", "RetinaNetHead"),
-    "detplug-faster-rcnn": ("FasterRCNN", "RPNHead", "RoIHead", "TwoMLPHead"),
+    "detplug-faster-rcnn": ("FasterRCNN", "RPN", "RPNHead", "RoIHead", "TwoMLPHead"),
     "detplug-coco": ("CocoDataset", "CocoMetric"),
     "detplug-voc": ("VOCDataset", "VOCMetric"),
     "detplug-shapes": ("ShapesDataset",),
@@ -48,8 +48,8 @@ def install_hint(type_name: str) -> str:
         if normalize(record.distribution) == dist:
             if record.status in ("blocked", "not-autoloaded"):
                 return (
-                    f". It is provided by {dist}, which is installed but {record.status}"
+                    f" It is provided by {dist}, which is installed but {record.status}"
                     " (see -p, DETPLUG_DISABLE_PLUGINS, DETPLUG_PLUGINS_AUTOLOAD)"
                 )
             return ""
-    return f". It is provided by {dist}: pip install {dist}"
+    return f" It is provided by {dist}: pip install {dist}"

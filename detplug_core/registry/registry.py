@@ -228,8 +228,7 @@ class Registry:
 
         close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
         msg = f"'{name}' is not registered in {where}"
-        if close:
-            msg += "; did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
+        msg += "; did you mean " + " or ".join(f"'{c}'" for c in close) + "?" if close else "."
         return msg + install_hint(name) + self._failed_plugins_hint()
 
     def _failed_plugins_hint(self) -> str:

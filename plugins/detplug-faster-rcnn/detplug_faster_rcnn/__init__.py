@@ -1,0 +1,16 @@
+"""detplug-faster-rcnn: Faster R-CNN with FPN (RPN + RoIAlign box head), composed from the
+registry; ``detplug convert torchvision-faster-rcnn`` converts torchvision checkpoints."""
+
+from detplug_faster_rcnn import (  # noqa: F401  (registers the components)
+    anchor_generator,
+    box_head,
+    detector,
+    roi_head,
+    rpn,
+    rpn_head,
+)
+from detplug_faster_rcnn.cli import detplug_cli_commands
+from detplug_faster_rcnn.registries import MODELS
+
+__version__ = "0.1.0"
+__all__ = ["MODELS", "detplug_cli_commands"]

@@ -1,0 +1,77 @@
+"""The Faster R-CNN detector: preprocessor, backbone, neck, RPN and RoI head from the registry."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from detplug_core.errors import ConfigError
+from detplug_faster_rcnn.preprocessor import Preprocessor
+from detplug_faster_rcnn.registries import MODELS
+
+
+def training_targets(
+    targets: Sequence[dict[str, Any]], device: torch.device, num_classes: int
+) -> list[dict]:
+    """Plain tensors on ``device``; boxes flagged ``ignore`` (crowd, difficult) dropped.
+    A label outside ``0..num_classes-1`` is an error naming the image."""
+    out = []
+    for i, t in enumerate(targets):
+        boxes = torch.as_tensor(t["boxes"]).as_subclass(Tensor).to(device, torch.float32)
+        labels = torch.as_tensor(t["labels"]).to(device, torch.int64)
+        ignore = t.get("ignore")
+        if ignore is not None and len(ignore):
+            keep = ~torch.as_tensor(ignore, dtype=torch.bool, device=device)
+            boxes, labels = boxes[keep], labels[keep]
+        if labels.numel() and not 0 <= int(labels.min()) <= int(labels.max()) < num_classes:
+            raise ConfigError(
+                f"target {i}: labels {sorted(set(labels.tolist()))} outside 0..{num_classes - 1}; "
+                "does num_classes match the dataset's classes?"
+            )
+        out.append({"boxes": boxes, "labels": labels})
+    return out
+
+
+@MODELS.register()
+class FasterRCNN(nn.Module):
+    """Faster R-CNN (Ren et al. 2015) with FPN, torchvision's detection API.
+
+    ``model(images, targets)`` returns ``{"loss_rpn_cls", "loss_rpn_bbox", "loss_cls",
+    "loss_bbox"}`` in train mode and ``[{"boxes", "scores", "labels"}]`` in input-image
+    pixels in eval mode. ``neck`` gets ``in_channels`` from the backbone; ``rpn`` and
+    ``roi_head`` get ``in_channels`` from the neck unless the config sets them.
+    """
+
+    def __init__(
+        self,
+        backbone: dict,
+        neck: dict,
+        rpn: dict,
+        roi_head: dict,
+        preprocessor: dict | None = None,
+    ) -> None:
+        super().__init__()
+        self.preprocessor = Preprocessor(**(preprocessor or {}))
+        self.backbone = MODELS.build(backbone)
+        self.neck = MODELS.build(neck, in_channels=self.backbone.out_channels)
+        self.rpn = MODELS.build(rpn, in_channels=self.neck.out_channels)
+        self.roi_head = MODELS.build(roi_head, in_channels=self.neck.out_channels)
+
+    def forward(
+        self, images: Sequence[Tensor], targets: Sequence[dict[str, Any]] | None = None
+    ) -> dict[str, Tensor] | list[dict[str, Tensor]]:
+        if self.training and targets is None:
+            raise ValueError("FasterRCNN: targets are required in train mode")
+        batch, image_sizes = self.preprocessor(images)  # [N, 3, H, W], [(H_i, W_i)]
+        features = list(self.neck(self.backbone(batch)).values())
+        padded = tuple(batch.shape[-2:])
+        if not self.training:
+            proposals, _ = self.rpn(features, padded, image_sizes)
+            return self.roi_head(features, proposals, image_sizes)
+        gts = training_targets(targets, batch.device, self.roi_head.num_classes)
+        proposals, losses = self.rpn(features, padded, image_sizes, gts)
+        losses.update(self.roi_head(features, proposals, image_sizes, gts))
+        return losses

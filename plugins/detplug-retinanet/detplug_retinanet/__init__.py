@@ -1,0 +1,15 @@
+"""detplug-retinanet: the RetinaNet detector, composed from the registry;
+``detplug convert torchvision-retinanet`` converts torchvision checkpoints."""
+
+from detplug_retinanet import (  # noqa: F401  (registers the components)
+    anchor_generator,
+    assigner,
+    detector,
+    head,
+    losses,
+)
+from detplug_retinanet.cli import detplug_cli_commands
+from detplug_retinanet.registries import MODELS
+
+__version__ = "0.1.0"
+__all__ = ["MODELS", "detplug_cli_commands"]

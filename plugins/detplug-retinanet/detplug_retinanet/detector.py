@@ -1,0 +1,76 @@
+"""The RetinaNet detector: preprocessor, backbone, neck and dense head from the registry."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from detplug_core.errors import ConfigError
+from detplug_retinanet.preprocessor import Preprocessor
+from detplug_retinanet.registries import MODELS
+
+
+def training_targets(
+    targets: Sequence[dict[str, Any]], device: torch.device, num_classes: int
+) -> list[dict]:
+    """Plain tensors on ``device``; boxes flagged ``ignore`` (crowd, difficult) dropped.
+    A label outside ``0..num_classes-1`` is an error naming the image."""
+    out = []
+    for i, t in enumerate(targets):
+        boxes = torch.as_tensor(t["boxes"]).as_subclass(Tensor).to(device, torch.float32)
+        labels = torch.as_tensor(t["labels"]).to(device, torch.int64)
+        ignore = t.get("ignore")
+        if ignore is not None and len(ignore):
+            keep = ~torch.as_tensor(ignore, dtype=torch.bool, device=device)
+            boxes, labels = boxes[keep], labels[keep]
+        if labels.numel() and not 0 <= int(labels.min()) <= int(labels.max()) < num_classes:
+            raise ConfigError(
+                f"target {i}: labels {sorted(set(labels.tolist()))} outside 0..{num_classes - 1}; "
+                "does num_classes match the dataset's classes?"
+            )
+        out.append({"boxes": boxes, "labels": labels})
+    return out
+
+
+@MODELS.register()
+class RetinaNet(nn.Module):
+    """RetinaNet (Lin et al. 2017) with torchvision's detection API (docs/architecture.md).
+
+    ``model(images, targets)`` returns ``{"loss_cls", "loss_bbox"}`` in train mode and
+    ``[{"boxes", "scores", "labels"}]`` in input-image pixels in eval mode. ``neck`` gets
+    ``in_channels`` from the backbone and ``head`` from the neck unless the config sets them.
+    """
+
+    def __init__(
+        self,
+        backbone: dict,
+        neck: dict,
+        head: dict,
+        preprocessor: dict | None = None,
+    ) -> None:
+        super().__init__()
+        self.preprocessor = Preprocessor(**(preprocessor or {}))
+        self.backbone = MODELS.build(backbone)
+        self.neck = MODELS.build(neck, in_channels=self.backbone.out_channels)
+        self.head = MODELS.build(head, in_channels=self.neck.out_channels)
+
+    def forward(
+        self, images: Sequence[Tensor], targets: Sequence[dict[str, Any]] | None = None
+    ) -> dict[str, Tensor] | list[dict[str, Tensor]]:
+        if self.training and targets is None:
+            raise ValueError("RetinaNet: targets are required in train mode")
+        batch, image_sizes = self.preprocessor(images)  # [N, 3, H, W], [(H_i, W_i)]
+        features = list(self.neck(self.backbone(batch)).values())
+        logits, deltas = self.head(features)  # [N, sum HWA, K], [N, sum HWA, 4]
+        anchors = self.head.anchors(tuple(batch.shape[-2:]), features)  # [sum HWA, 4]
+        if self.training:
+            return self.head.loss(
+                logits,
+                deltas,
+                anchors,
+                training_targets(targets, batch.device, self.head.num_classes),
+            )
+        return self.head.predict(logits, deltas, anchors, features, image_sizes)

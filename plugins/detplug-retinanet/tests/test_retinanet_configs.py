@@ -1,0 +1,53 @@
+"""The plugin's configs load (with their _base_ files) and describe what they claim."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from detplug_core import MODELS
+from detplug_core.config import load_config
+
+CONFIGS = Path(__file__).resolve().parents[3] / "configs"
+
+
+def load(name: str, *overrides: str) -> dict:
+    return load_config(CONFIGS / name, list(overrides))
+
+
+@pytest.mark.parametrize(
+    ("name", "num_classes"),
+    [
+        ("retinanet/retinanet_r50_fpn_tv.yaml", 80),
+        ("retinanet/retinanet_r50_fpn_1x_coco.yaml", 80),
+        ("retinanet/retinanet_r18_fpn_shapes.yaml", 3),
+    ],
+)
+def test_configs_load_with_their_bases(name, num_classes):
+    cfg = load(name)
+    assert cfg["model"]["type"] == "RetinaNet"
+    assert cfg["model"]["head"]["num_classes"] == num_classes
+    assert {"val_dataloader", "metrics"} <= set(cfg)
+    if not name.endswith("_tv.yaml"):  # the _tv configs are for testing converted weights
+        assert {"train_dataloader", "optimizer", "param_schedulers"} <= set(cfg)
+
+
+def test_tv_config_is_the_torchvision_architecture():
+    model = load("retinanet/retinanet_r50_fpn_tv.yaml")["model"]
+    base = load("_base_/models/retinanet_r50_fpn.yaml")["model"]
+    assert model == base  # the equivalence tests build this one
+    assert model["backbone"] == {
+        "type": "ResNet",
+        "depth": 50,
+        "out_indices": [2, 3, 4],
+        "frozen_stages": 1,
+        "norm": "FrozenBN",
+        "init": None,
+    }
+    assert model["neck"]["extra_blocks"] == "p6p7" and model["neck"]["p6p7_in"] == "p5"
+
+
+def test_shapes_model_builds():
+    model = MODELS.build(load("retinanet/retinanet_r18_fpn_shapes.yaml")["model"])
+    assert model.head.num_classes == 3

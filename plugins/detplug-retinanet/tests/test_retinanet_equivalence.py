@@ -1,0 +1,213 @@
+"""RetinaNet equals torchvision's retinanet_resnet50_fpn on converted random weights.
+
+torchvision's model is built as retinanet_resnet50_fpn builds it for pretrained weights
+(ResNet-50 with FrozenBatchNorm2d, trainable layers 3, FPN P3-P7 with P6/P7 from P5), its
+weights and BatchNorm statistics randomised, converted with the plugin's converter and
+loaded into the model of configs/_base_/models/retinanet_r50_fpn.yaml. Images have their
+shorter side equal to ``min_size`` so torchvision's internal resize is the identity (and
+``_skip_resize`` in train mode). Nothing is sampled, so no seed is involved.
+
+detplug-torchvision's ResNet folds each FrozenBatchNorm into its convolution, which rounds
+differently (features agree to ~1e-5 relative, checked below). So that near-equal scores
+cannot swap places, the comparisons of outputs and losses then run torchvision's model on
+detplug's backbone + FPN features: everything RetinaNet-specific (head, anchors, matching,
+losses, post-processing) must agree to 1e-4 on identical features.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+import torch
+from detplug_retinanet.convert import COCO80_IDS, convert_state_dict
+from torchvision.models import resnet50
+from torchvision.models.detection import RetinaNet as TVRetinaNet
+from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
+from torchvision.ops.feature_pyramid_network import LastLevelP6P7
+from torchvision.ops.misc import FrozenBatchNorm2d
+
+from detplug_core import MODELS
+from detplug_core.config import load_config
+
+CONFIGS = Path(__file__).resolve().parents[3] / "configs"
+SIZES = [(128, 160), (128, 128)]  # shorter sides equal min_size: no resize in torchvision
+TOL = {"rtol": 1e-4, "atol": 1e-4}
+
+
+def randomize(model: torch.nn.Module, seed: int = 0) -> None:
+    """Random FrozenBN statistics and affine; head weights with enough spread that scores
+    and boxes vary (torchvision's own init makes every anchor look the same)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, m in model.named_modules():
+            if isinstance(m, FrozenBatchNorm2d):
+                n = m.weight.numel()
+                m.weight.copy_(torch.rand(n, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(n, generator=g) * 0.2)
+                m.running_mean.copy_(torch.randn(n, generator=g) * 0.2)
+                m.running_var.copy_(torch.rand(n, generator=g) * 1.5 + 0.5)
+            elif isinstance(m, torch.nn.Conv2d) and name.startswith("head"):
+                final = name.endswith(("cls_logits", "bbox_reg"))
+                std = 0.003 if final else (2 / m.weight[0].numel()) ** 0.5
+                m.weight.copy_(torch.randn(m.weight.shape, generator=g) * std)
+                m.bias.add_(torch.randn(m.bias.shape, generator=g) * (1.0 if final else 0.1))
+
+
+def tv_retinanet(**kwargs) -> TVRetinaNet:
+    body = resnet50(weights=None, norm_layer=FrozenBatchNorm2d)
+    backbone = _resnet_fpn_extractor(
+        body, 3, returned_layers=[2, 3, 4], extra_blocks=LastLevelP6P7(256, 256)
+    )
+    model = TVRetinaNet(backbone, 91, min_size=128, max_size=1000, _skip_resize=True, **kwargs)
+    randomize(model)
+    return model
+
+
+def ours_from(tv: TVRetinaNet, classes: str = "all", **head) -> torch.nn.Module:
+    cfg = load_config(CONFIGS / "_base_/models/retinanet_r50_fpn.yaml")["model"]
+    cfg["head"].update(num_classes=91 if classes == "all" else 80, **head)
+    model = MODELS.build(cfg)
+    model.load_state_dict(convert_state_dict(tv.state_dict(), classes=classes))
+    return model
+
+
+class SharedFeatures(torch.nn.Module):
+    """Stands in for torchvision's backbone: detplug's backbone + neck."""
+
+    def __init__(self, ours: torch.nn.Module) -> None:
+        super().__init__()
+        self.ours = [ours]  # not a submodule: no parameters of its own
+        self.out_channels = ours.neck.out_channels
+
+    def forward(self, x: torch.Tensor) -> OrderedDict:
+        ours = self.ours[0]
+        return OrderedDict(ours.neck(ours.backbone(x)))
+
+
+class Models(NamedTuple):
+    tv: TVRetinaNet  # running on detplug's features (SharedFeatures)
+    ours: torch.nn.Module
+    tv_backbone: torch.nn.Module  # torchvision's own backbone + FPN
+    tv_state: dict  # torchvision's state dict, as converted
+
+
+@pytest.fixture(scope="module")
+def models() -> Models:
+    torch.manual_seed(0)
+    tv = tv_retinanet()
+    ours = ours_from(tv)
+    tv_backbone, tv_state = tv.backbone, tv.state_dict()
+    tv.backbone = SharedFeatures(ours)
+    return Models(tv, ours, tv_backbone, tv_state)
+
+
+def test_backbone_and_fpn_features_match(models, images):
+    _, ours, tv_backbone, _ = models
+    ours.eval()
+    with torch.no_grad():
+        x, _ = ours.preprocessor(images)
+        expected = list(tv_backbone(x).values())
+        got = list(ours.neck(ours.backbone(x)).values())
+    assert len(got) == len(expected) == 5
+    for g, e in zip(got, expected, strict=True):
+        torch.testing.assert_close(g, e, rtol=1e-4, atol=1e-4 * e.abs().max().item())
+
+
+@pytest.fixture(scope="module")
+def images() -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(1)
+    return [torch.rand(3, h, w, generator=g) for h, w in SIZES]
+
+
+def random_targets(seed: int) -> list[dict]:
+    g = torch.Generator().manual_seed(seed)
+    targets = []
+    for h, w in SIZES:
+        xy = torch.rand(5, 2, generator=g) * torch.tensor([w * 0.7, h * 0.7])
+        wh = torch.rand(5, 2, generator=g) * torch.tensor([w * 0.5, h * 0.5]) + 8
+        boxes = torch.cat([xy, (xy + wh).minimum(torch.tensor([w, h]))], dim=1)
+        targets.append({"boxes": boxes, "labels": torch.randint(1, 91, (5,), generator=g)})
+    return targets
+
+
+@pytest.fixture(scope="module")
+def dense_outputs(models, images):
+    """Both models' head outputs and anchors in train mode, for the loss variants."""
+    tv, ours = models[:2]
+    tv.train(), ours.train()
+    with torch.no_grad():
+        batch, _ = tv.transform(images)
+        feats = list(tv.backbone(batch.tensors).values())
+        tv_out = (tv.head(feats), tv.anchor_generator(batch, feats))
+        x, _ = ours.preprocessor(images)
+        feats = list(ours.neck(ours.backbone(x)).values())
+        ours_out = (*ours.head(feats), ours.head.anchors(tuple(x.shape[-2:]), feats))
+    return tv_out, ours_out
+
+
+def by_score(det: dict) -> dict:
+    order = det["scores"].argsort(descending=True, stable=True)
+    return {k: v[order] for k, v in det.items()}
+
+
+def test_eval_outputs_match(models, images):
+    tv, ours = models[:2]
+    tv.eval(), ours.eval()
+    with torch.no_grad():
+        expected, got = tv(images), ours(images)
+    for e, g in zip(expected, got, strict=True):
+        assert len(e["boxes"]) > 50  # the comparison is not vacuous
+        e, g = by_score(e), by_score(g)
+        assert torch.equal(e["labels"], g["labels"])
+        torch.testing.assert_close(g["scores"], e["scores"], **TOL)
+        torch.testing.assert_close(g["boxes"], e["boxes"], **TOL)
+
+
+def test_training_losses_match(models, images):
+    tv, ours = models[:2]
+    tv.train(), ours.train()
+    targets = random_targets(2)
+    with torch.no_grad():
+        expected, got = tv(images, targets), ours(images, targets)
+    torch.testing.assert_close(got["loss_cls"], expected["classification"], **TOL)
+    torch.testing.assert_close(got["loss_bbox"], expected["bbox_regression"], **TOL)
+
+
+@pytest.mark.parametrize(
+    ("tv_type", "loss_bbox"),
+    [("giou", {"type": "GIoULoss"}), ("smooth_l1", {"type": "SmoothL1Loss", "beta": 1.0})],
+)
+@pytest.mark.parametrize("empty_image", [False, True])
+def test_loss_variants_match(models, dense_outputs, tv_type, loss_bbox, empty_image):
+    tv, ours = models[:2]
+    (tv_head, tv_anchors), (logits, deltas, anchors) = dense_outputs
+    targets = random_targets(3)
+    if empty_image:
+        targets[1] = {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64)}
+    default = ours.head.loss_bbox
+    ours.head.loss_bbox = MODELS.build(loss_bbox)
+    tv.head.regression_head._loss_type = tv_type
+    try:
+        expected = tv.compute_loss(targets, tv_head, tv_anchors)
+        got = ours.head.loss(logits, deltas, anchors, targets)
+    finally:
+        tv.head.regression_head._loss_type = "l1"
+        ours.head.loss_bbox = default
+    torch.testing.assert_close(got["loss_cls"], expected["classification"], **TOL)
+    torch.testing.assert_close(got["loss_bbox"], expected["bbox_regression"], **TOL)
+
+
+def test_coco80_conversion_keeps_the_80_category_logits(models):
+    tv = models.tv
+    head_cfg = load_config(CONFIGS / "_base_/models/retinanet_r50_fpn.yaml")["model"]["head"]
+    head = MODELS.build(head_cfg)  # num_classes: 80
+    state = convert_state_dict(models.tv_state, classes="coco80")
+    head.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith("head.")})
+    x = torch.randn(1, 256, 3, 4)
+    with torch.no_grad():
+        expected = tv.head.classification_head.cls_logits(x).view(1, 9, 91, 3, 4)
+        got = head.cls_logits(x).view(1, 9, 80, 3, 4)
+    torch.testing.assert_close(got, expected[:, :, COCO80_IDS], **TOL)

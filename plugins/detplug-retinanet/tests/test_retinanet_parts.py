@@ -1,0 +1,145 @@
+"""RetinaNet's parts one by one, on tiny inputs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from detplug_retinanet.assigner import IGNORED, NEGATIVE, MaxIoUAssigner
+from detplug_retinanet.preprocessor import Preprocessor
+from torchvision.models.detection.anchor_utils import AnchorGenerator as TVAnchorGenerator
+from torchvision.models.detection.image_list import ImageList
+from torchvision.models.detection.transform import GeneralizedRCNNTransform
+
+from detplug_core import MODELS
+from detplug_core.errors import BuildError, ConfigError
+
+SMALL = {
+    "type": "RetinaNet",
+    "backbone": {"type": "ResNet", "depth": 18, "frozen_stages": -1, "norm": "BN"},
+    "neck": {"type": "FPN", "out_channels": 32, "extra_blocks": "p6p7"},
+    "head": {"type": "RetinaNetHead", "num_classes": 3, "num_convs": 1},
+}
+
+
+def small_config(**head) -> dict:
+    return {**SMALL, "head": {**SMALL["head"], **head}}
+
+
+def test_anchors_equal_torchvisions():
+    sizes = [[32, 40, 50], [64, 80, 101]]
+    ours = MODELS.build(
+        {"type": "retinanet.AnchorGenerator", "sizes": sizes, "aspect_ratios": [0.5, 1, 2]}
+    )
+    tv = TVAnchorGenerator(tuple(map(tuple, sizes)), ((0.5, 1.0, 2.0),) * 2)
+    feats = [torch.zeros(1, 1, 12, 10), torch.zeros(1, 1, 6, 5)]
+    images = ImageList(torch.zeros(1, 3, 96, 80), [(90, 80)])
+    assert ours.num_anchors_per_location == [9, 9]
+    assert torch.equal(ours((96, 80), [(12, 10), (6, 5)]), tv(images, feats)[0])
+
+
+def test_anchors_with_nominal_strides_and_cache():
+    gen = MODELS.build(
+        {
+            "type": "retinanet.AnchorGenerator",
+            "sizes": [[16]],
+            "aspect_ratios": [1.0],
+            "strides": [8],
+        }
+    )
+    a = gen((40, 40), [(3, 3)])  # torchvision would infer stride 40 // 3 = 13
+    assert a.shape == (9, 4) and a[1].tolist() == [0.0, -8.0, 16.0, 8.0]
+    assert gen((40, 40), [(3, 3)]) is a  # cached per padded size and feature sizes
+
+
+def test_assigner_thresholds_and_low_quality_matches():
+    anchors = torch.tensor([[0, 0, 10, 10], [0, 0, 10, 14], [50, 50, 60, 60], [0, 0, 10, 20.0]])
+    gt = torch.tensor([[0, 0, 10, 10.0]])  # IoUs 1.0, 0.714, 0, 0.5
+    strict = {"allow_low_quality_matches": False}
+    matched = MaxIoUAssigner(pos_iou_thr=0.6, neg_iou_thr=0.55, **strict)(anchors, gt)
+    assert matched.tolist() == [0, 0, NEGATIVE, NEGATIVE]
+    matched = MaxIoUAssigner(pos_iou_thr=0.8, neg_iou_thr=0.4, **strict)(anchors, gt)
+    assert matched.tolist() == [0, IGNORED, NEGATIVE, IGNORED]
+    gt = torch.tensor([[0, 0, 10, 12.0]])  # IoUs 0.833, 0.857, 0, 0.6: none reaches 0.9
+    matched = MaxIoUAssigner(pos_iou_thr=0.9, neg_iou_thr=0.5, **strict)(anchors, gt)
+    assert matched.tolist() == [IGNORED, IGNORED, NEGATIVE, IGNORED]
+    matched = MaxIoUAssigner(pos_iou_thr=0.9, neg_iou_thr=0.5)(anchors, gt)
+    assert matched.tolist() == [IGNORED, 0, NEGATIVE, IGNORED]  # the GT keeps its best anchor
+    empty = MaxIoUAssigner()(anchors, torch.zeros(0, 4))
+    assert empty.tolist() == [NEGATIVE] * 4
+
+
+def test_preprocessor_equals_torchvision_transform_without_resize():
+    images = [torch.rand(3, 50, 70), torch.rand(3, 64, 40)]
+    tv = GeneralizedRCNNTransform(50, 1000, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
+    tv.eval()
+    tv.resize = lambda image, target: (image, target)  # compare normalise + pad only
+    expected = tv(images)[0]
+    batch, sizes = Preprocessor()(images)
+    assert sizes == expected.image_sizes == [(50, 70), (64, 40)]
+    assert torch.equal(batch, expected.tensors)
+
+
+def test_small_model_trains_and_predicts_with_ignored_and_empty_targets():
+    torch.manual_seed(0)
+    model = MODELS.build(small_config())
+    images = [torch.rand(3, 64, 80), torch.rand(3, 48, 64)]
+    targets = [
+        {
+            "boxes": torch.tensor([[4.0, 4.0, 40.0, 30.0], [10.0, 10.0, 20.0, 20.0]]),
+            "labels": torch.tensor([1, 2]),
+            "ignore": torch.tensor([False, True]),
+        },
+        {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64)},
+    ]
+    model.train()
+    losses = model(images, targets)
+    assert set(losses) == {"loss_cls", "loss_bbox"}
+    sum(losses.values()).backward()
+    assert all(torch.isfinite(v) for v in losses.values())
+    model.eval()
+    with torch.no_grad():
+        out = model(images)
+    assert len(out) == 2
+    for det, (h, w) in zip(out, [(64, 80), (48, 64)], strict=True):
+        assert det["boxes"].shape[1] == 4 and det["labels"].dtype == torch.int64
+        assert (det["boxes"][:, 2] <= w).all() and (det["boxes"][:, 3] <= h).all()
+        assert ((det["labels"] >= 0) & (det["labels"] < 3)).all()
+
+
+def test_ignored_boxes_are_dropped_before_assignment():
+    torch.manual_seed(0)
+    model = MODELS.build(small_config()).train()
+    image = [torch.rand(3, 64, 64)]
+    box = torch.tensor([[4.0, 4.0, 40.0, 30.0]])
+    with_ignored = model(
+        image,
+        [
+            {
+                "boxes": torch.cat([box, box + 10]),
+                "labels": torch.tensor([0, 1]),
+                "ignore": torch.tensor([False, True]),
+            }
+        ],
+    )
+    without = model(image, [{"boxes": box, "labels": torch.tensor([0])}])
+    for key in without:
+        torch.testing.assert_close(with_ignored[key], without[key])
+
+
+def test_giou_loss_by_config_and_bad_argument_names_the_key_path():
+    model = MODELS.build(small_config(loss_bbox={"type": "GIoULoss"}))
+    assert model.head.loss_bbox.on_boxes
+    with pytest.raises(BuildError, match=r"head\.loss_cls\.gama.*did you mean 'gamma'"):
+        MODELS.build({"model": small_config(loss_cls={"type": "FocalLoss", "gama": 2.0})}["model"])
+
+
+def test_head_rejects_unknown_norm():
+    with pytest.raises(ValueError, match="norm"):
+        MODELS.build(small_config(norm="BN"))
+
+
+def test_label_beyond_num_classes_is_a_config_error():
+    model = MODELS.build(small_config()).train()
+    target = {"boxes": torch.tensor([[4.0, 4.0, 40.0, 30.0]]), "labels": torch.tensor([3])}
+    with pytest.raises(ConfigError, match=r"labels \[3\] outside 0..2"):
+        model([torch.rand(3, 64, 64)], [target])
