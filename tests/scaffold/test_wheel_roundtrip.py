@@ -54,7 +54,10 @@ class FreshVenv:
         # ``import`` lines of a .pth run at start-up; addsitedir also runs the .pth files
         # there (the editable installs of detplug-core and the plugins).
         (self.site / "zz_parent_env.pth").write_text(f"import site; site.addsitedir({parent!r})\n")
+        # Block the checkout's plugins (this environment's); never the toy plugin installed
+        # into the venv below, which an earlier test may have put on this process's path.
         blocked = {ep.name for ep in importlib.metadata.entry_points(group="detplug.plugins")}
+        blocked.discard("runner_toy")
         self.env = {
             **os.environ,
             "DETPLUG_DISABLE_PLUGINS": ",".join(sorted(blocked)),
