@@ -2,7 +2,6 @@
 registry; ``detplug convert torchvision-faster-rcnn`` converts torchvision checkpoints."""
 
 from detplug_faster_rcnn import (  # noqa: F401  (registers the components)
-    anchor_generator,
     box_head,
     detector,
     roi_head,

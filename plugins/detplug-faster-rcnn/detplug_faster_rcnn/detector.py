@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+from detplug_torchvision.preprocessor import DetPreprocessor as Preprocessor
 from torch import Tensor, nn
 
 from detplug_core.errors import ConfigError
-from detplug_faster_rcnn.preprocessor import Preprocessor
 from detplug_faster_rcnn.registries import MODELS
 
 

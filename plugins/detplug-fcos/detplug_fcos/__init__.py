@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from detplug_torchvision.preprocessor import DetPreprocessor
+
 import detplug_core
 from detplug_fcos.assigner import FCOSAssigner
 from detplug_fcos.detector import FCOS
 from detplug_fcos.head import FCOSHead
 from detplug_fcos.losses import FCOSLoss
 from detplug_fcos.postprocess import FCOSPostprocess
-from detplug_fcos.preprocessor import DetPreprocessor
 from detplug_fcos.registries import MODELS
 
 __version__ = "0.1.0"

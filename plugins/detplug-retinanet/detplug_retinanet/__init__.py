@@ -2,7 +2,6 @@
 ``detplug convert torchvision-retinanet`` converts torchvision checkpoints."""
 
 from detplug_retinanet import (  # noqa: F401  (registers the components)
-    anchor_generator,
     assigner,
     detector,
     head,

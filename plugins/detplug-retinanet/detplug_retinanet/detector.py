@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+from detplug_torchvision.preprocessor import DetPreprocessor as Preprocessor
 from torch import Tensor, nn
 
 from detplug_core.errors import ConfigError
-from detplug_retinanet.preprocessor import Preprocessor
 from detplug_retinanet.registries import MODELS
 
 

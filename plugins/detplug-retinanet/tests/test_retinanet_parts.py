@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from detplug_retinanet.assigner import IGNORED, NEGATIVE, MaxIoUAssigner
-from detplug_retinanet.preprocessor import Preprocessor
+from detplug_torchvision.preprocessor import DetPreprocessor as Preprocessor
 from torchvision.models.detection.anchor_utils import AnchorGenerator as TVAnchorGenerator
 from torchvision.models.detection.image_list import ImageList
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
@@ -28,7 +28,7 @@ def small_config(**head) -> dict:
 def test_anchors_equal_torchvisions():
     sizes = [[32, 40, 50], [64, 80, 101]]
     ours = MODELS.build(
-        {"type": "retinanet.AnchorGenerator", "sizes": sizes, "aspect_ratios": [0.5, 1, 2]}
+        {"type": "torchvision.AnchorGenerator", "sizes": sizes, "aspect_ratios": [0.5, 1, 2]}
     )
     tv = TVAnchorGenerator(tuple(map(tuple, sizes)), ((0.5, 1.0, 2.0),) * 2)
     feats = [torch.zeros(1, 1, 12, 10), torch.zeros(1, 1, 6, 5)]

@@ -1,6 +1,13 @@
 """detplug-torchvision: backbones, necks, box-aware transforms and samplers over torchvision."""
 
-from detplug_torchvision import backbones, necks, samplers, transforms  # noqa: F401  (registers)
+from detplug_torchvision import (  # noqa: F401  (registers)
+    anchors,
+    backbones,
+    necks,
+    preprocessor,
+    samplers,
+    transforms,
+)
 from detplug_torchvision.inference.cli import detplug_cli_commands  # noqa: F401  (hookimpl)
 from detplug_torchvision.registries import MODELS, SAMPLERS, TRANSFORMS
 

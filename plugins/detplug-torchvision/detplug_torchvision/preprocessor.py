@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from detplug_core.errors import BuildError
-from detplug_fcos.registries import MODELS
+from detplug_torchvision.registries import MODELS
 
 
 @MODELS.register()

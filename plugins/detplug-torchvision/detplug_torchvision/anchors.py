@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from detplug_retinanet.registries import MODELS
+from detplug_torchvision.registries import MODELS
 
 
 @MODELS.register()
