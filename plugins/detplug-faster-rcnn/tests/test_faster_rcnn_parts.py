@@ -44,7 +44,7 @@ def test_sampler_draws_what_torchvisions_draws_under_one_seed():
 
 
 def test_rpn_anchors_equal_torchvisions():
-    gen = MODELS.build({"type": "faster_rcnn.AnchorGenerator", "sizes": [[32], [64]]})
+    gen = MODELS.build({"type": "torchvision.AnchorGenerator", "sizes": [[32], [64]]})
     tv = TVAnchorGenerator(((32,), (64,)), ((0.5, 1.0, 2.0),) * 2)
     feats = [torch.zeros(1, 1, 16, 8), torch.zeros(1, 1, 8, 4)]
     images = ImageList(torch.zeros(1, 3, 64, 32), [(60, 30)])

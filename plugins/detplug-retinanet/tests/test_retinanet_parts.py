@@ -40,7 +40,7 @@ def test_anchors_equal_torchvisions():
 def test_anchors_with_nominal_strides_and_cache():
     gen = MODELS.build(
         {
-            "type": "retinanet.AnchorGenerator",
+            "type": "torchvision.AnchorGenerator",
             "sizes": [[16]],
             "aspect_ratios": [1.0],
             "strides": [8],
