@@ -115,7 +115,8 @@ def captured_stdout() -> Iterator[io.StringIO]:
 def coco_from_dict(dataset: dict) -> COCO:
     """A ``COCO`` object built from an in-memory dataset dict (no file), silently."""
     coco = COCO()
-    coco.dataset = dataset
+    # pycocotools 2.0.10's loadRes copies dataset["info"]; a dict without it raised KeyError.
+    coco.dataset = {"info": {}, **dataset}
     with captured_stdout():
         coco.createIndex()
     return coco

@@ -353,3 +353,23 @@ def test_accepts_bounding_boxes_bf16_and_tensor_image_id():
         ],
     )
     assert metric.compute()["AR1"] == 1.0
+
+
+def test_in_memory_ground_truth_has_an_info_section():
+    """pycocotools 2.0.10's ``loadRes`` (and every version's ``COCO.info()``) reads
+    ``dataset["info"]``; the ground truth built in memory must carry one."""
+    from detplug_coco.coco_convert import coco_from_dict, coco_results
+
+    gt = coco_from_dict(
+        {
+            "images": [{"id": 1, "width": 10, "height": 10}],
+            "categories": [{"id": 1, "name": "a"}],
+            "annotations": [],
+        }
+    )
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt.info()  # KeyError without an info section
+    result = coco_results(
+        gt, [{"image_id": 1, "category_id": 1, "bbox": [1, 1, 4, 4], "score": 0.9}]
+    )
+    assert result.dataset["info"] == {}
