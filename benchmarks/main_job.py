@@ -63,14 +63,29 @@ def run_reference(cfg: dict) -> dict:
         128,
         extra_blocks=LastLevelP6P7(128, 128),
     )
-    model = FCOS(backbone, num_classes=len(train_set.classes), min_size=size, max_size=size)
+    post = cfg["model"]["postprocess"]
+    model = FCOS(
+        backbone, num_classes=len(train_set.classes), min_size=size, max_size=size,
+        score_thresh=post["score_thresh"], nms_thresh=post["nms_thresh"],
+        detections_per_img=post["detections_per_img"], topk_candidates=post["topk_candidates"],
+    )  # fmt: skip
     for head in (model.head.classification_head, model.head.regression_head):
         head.conv = head.conv[:6]  # 2 x (conv, GroupNorm, ReLU): the 2-conv head
     opt_cfg = cfg["optimizer"]
-    optimizer = torch.optim.SGD(
-        model.parameters(), lr=opt_cfg["lr"], momentum=opt_cfg["momentum"],
-        weight_decay=opt_cfg["weight_decay"],
-    )  # fmt: skip
+    # Same parameter groups as the config's paramwise {norm,bias}_decay_mult: 0 (no weight
+    # decay on biases and norm weights, i.e. on every 1-d parameter).
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1]
+    groups = [
+        {"params": decay, "weight_decay": opt_cfg["weight_decay"]},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    if opt_cfg["type"] == "SGD":
+        optimizer = torch.optim.SGD(groups, lr=opt_cfg["lr"], momentum=opt_cfg["momentum"])
+    elif opt_cfg["type"] == "AdamW":
+        optimizer = torch.optim.AdamW(groups, lr=opt_cfg["lr"], fused=opt_cfg.get("fused"))
+    else:
+        raise SystemExit(f"the reference knows SGD and AdamW, not {opt_cfg['type']}")
     max_iters = cfg["train"]["max_iters"]
     warm = cfg["param_schedulers"][0]
 
@@ -96,7 +111,7 @@ def run_reference(cfg: dict) -> dict:
             losses = model(list(images), targets)
             optimizer.zero_grad()
             sum(losses.values()).backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 35)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["clip_grad"]["max_norm"])
             optimizer.step()
             it += 1
             if it == max_iters:
