@@ -1,7 +1,7 @@
 """The main job, shortened, through the CLI from a fresh work dir: train FCOS on generated
 shapes, then `detplug test` and `detplug infer` on the result.
 
-Shortened means smaller images and fewer of them, and fewer iterations; the config, the
+Shortened means fewer images, smaller batches and fewer iterations; the config, the
 model, the data path and every output are the real main job's."""
 
 from __future__ import annotations
@@ -18,9 +18,7 @@ import yaml
 ROOT = Path(__file__).parents[2]
 CONFIG = ROOT / "configs" / "fcos" / "fcos_r18_fpn_shapes.yaml"
 SHORT = [
-    "train_dataloader.dataset.image_size=128",
     "+train_dataloader.dataset.num_images=160",
-    "val_dataloader.dataset.image_size=128",
     "+val_dataloader.dataset.num_images=40",
     "train_dataloader.batch_size=4",
     "train_dataloader.num_workers=1",
@@ -29,7 +27,6 @@ SHORT = [
     "train.val_interval=80",
     "train.log_interval=20",
     "checkpoint.interval=80",
-    "optimizer.lr=0.02",
     "param_schedulers.0.end=20",
 ]
 
@@ -72,9 +69,9 @@ def test_map_is_well_above_chance(trained):
     evals = [json.loads(line) for line in (trained / "metrics.jsonl").read_text().splitlines()]
     last = evals[-1]
     # Chance on this set is ~0.000 (random boxes almost never reach IoU 0.5 with the right
-    # class). 160 short iterations from scratch measured AP50 0.20, mAP 0.073 here.
-    assert last["coco/AP50"] > 0.1, last
-    assert last["coco/mAP"] > 0.03, last
+    # class). 160 short iterations from scratch measured AP50 0.32, mAP 0.14 here.
+    assert last["coco/AP50"] > 0.15, last
+    assert last["coco/mAP"] > 0.05, last
     losses = [json.loads(line) for line in (trained / "scalars.jsonl").read_text().splitlines()]
     train = [r["loss"] for r in losses if r.get("mode") == "train"]
     assert train[-1] < train[0]

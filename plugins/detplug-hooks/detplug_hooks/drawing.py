@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -39,10 +40,20 @@ def draw_detections(
     classes: Sequence[str] | None = None,
     score_thr: float = 0.3,
     max_boxes: int = 50,
+    min_side: int = 0,
 ) -> Image.Image:
     """Ground truth in green, the ``max_boxes`` best predictions scoring at least
-    ``score_thr`` in red with ``class score``; boxes are xyxy in the image's pixels."""
+    ``score_thr`` in red with ``class score``; boxes are xyxy in the image's pixels.
+
+    An image whose shorter side is below ``min_side`` is first enlarged by a whole factor
+    (nearest neighbour, so pixels stay sharp) until it is not, so that the labels stay
+    readable on small images."""
     pil = to_pil(image)
+    factor = max(1, math.ceil(min_side / max(1, min(pil.size))))
+    if factor > 1:
+        pil = pil.resize((pil.width * factor, pil.height * factor), Image.Resampling.NEAREST)
+        boxes = boxes * factor
+        gt_boxes = gt_boxes * factor if gt_boxes is not None else None
     draw = ImageDraw.Draw(pil)
     if gt_boxes is not None:
         gt_labels = gt_labels if gt_labels is not None else torch.zeros(len(gt_boxes))

@@ -27,6 +27,8 @@ class PredictionPreviewHook(Hook):
         score_thr: draw predictions scoring at least this.
         max_boxes: draw at most this many predictions per image.
         out_dir: folder, relative to the work dir unless absolute.
+        min_side: enlarge smaller images (by a whole factor, nearest neighbour) until their
+            shorter side is at least this many pixels, so labels stay readable; 0: never.
     """
 
     priority = "LOW"
@@ -38,12 +40,14 @@ class PredictionPreviewHook(Hook):
         score_thr: float = 0.3,
         max_boxes: int = 50,
         out_dir: str = "previews",
+        min_side: int = 384,
     ) -> None:
         self.interval = check_int(NAME, "interval", interval)
         self.num_images = check_int(NAME, "num_images", num_images)
         self.score_thr = check_float(NAME, "score_thr", score_thr, low=0, high=1)
         self.max_boxes = check_int(NAME, "max_boxes", max_boxes)
         self.out_dir = check_str(NAME, "out_dir", out_dir)
+        self.min_side = check_int(NAME, "min_side", min_side, minimum=0)
         self._validations = 0
         self._written = 0
         self._active = False
@@ -74,6 +78,7 @@ class PredictionPreviewHook(Hook):
                 classes=classes,
                 score_thr=self.score_thr,
                 max_boxes=self.max_boxes,
+                min_side=self.min_side,
             )
             path = out / f"iter_{int(runner.iter):07d}_{self._written:02d}.png"
             picture.save(path)
