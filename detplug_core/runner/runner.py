@@ -248,7 +248,7 @@ class Runner(RunnerStateMixin):
         self.test_dataloader = built.loader
         self.test_metrics, prefixes = self._metrics_for(built.dataset, key)
         if not self._weights_loaded and self.cfg.get("load_from"):
-            self.load_weights(self.cfg["load_from"])
+            self.load_weights(self.cfg["load_from"], hook_states=True)
         elif not self._weights_loaded and self.train_step is None:
             self.logger.warning("test: no load_from/checkpoint given; evaluating initial weights")
         self.test_metric_prefixes = prefixes

@@ -172,14 +172,7 @@ class RunnerStateMixin:
         self.epoch, self.iter, self.epoch_iter = ckpt["epoch"], ckpt["iter"], ckpt["epoch_iter"]
         self._last_save_iter = self.iter
         self.best = ckpt.get("best")
-        states = ckpt.get("hooks") or {}
-        for i, hook in enumerate(self.hooks.hooks):
-            if callable(getattr(hook, "load_state_dict", None)):
-                key = self._hook_key(i, hook)
-                if key in states:
-                    hook.load_state_dict(states[key])
-                else:
-                    self.logger.warning("resume: no state for %s in %s", key, path)
+        self._load_hook_states(ckpt.get("hooks") or {}, path, warn_missing=True)
         self._warn_config_changes(ckpt.get("config") or {}, path)
         self._weights_loaded = True
         self.hooks.call("after_load_checkpoint", runner=self, checkpoint=ckpt)
@@ -200,11 +193,25 @@ class RunnerStateMixin:
                     path,
                 )
 
-    def load_weights(self, path: str | os.PathLike) -> None:
-        """``load_from``: model weights only, with a report of what did not fit."""
-        report = load_weights(self.model, path)
+    def _load_hook_states(self, states: dict, path: Any, *, warn_missing: bool) -> None:
+        for i, hook in enumerate(self.hooks.hooks):
+            if callable(getattr(hook, "load_state_dict", None)):
+                key = self._hook_key(i, hook)
+                if key in states:
+                    hook.load_state_dict(states[key])
+                elif warn_missing:
+                    self.logger.warning("resume: no state for %s in %s", key, path)
+
+    def load_weights(self, path: str | os.PathLike, *, hook_states: bool = False) -> None:
+        """``load_from``: model weights only, with a report of what did not fit. With
+        ``hook_states`` (evaluation), the states of the config's hooks saved in a detplug
+        checkpoint are restored too, so that e.g. EMAHook evaluates its average."""
+        loaded = load_file(path)
+        report = load_weights(self.model, path, loaded)
         self._weights_loaded = True
         self.logger.info("loaded weights from %s", path)
         for line in report.lines():
             self.logger.warning("load_from: %s", line)
+        if hook_states and isinstance(loaded, dict) and isinstance(loaded.get("hooks"), dict):
+            self._load_hook_states(loaded["hooks"], path, warn_missing=False)
         dist.barrier()

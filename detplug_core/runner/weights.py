@@ -55,9 +55,12 @@ def extract_state_dict(obj: object, path: str | os.PathLike) -> dict[str, torch.
     return dict(obj)
 
 
-def load_weights(model: torch.nn.Module, path: str | os.PathLike) -> LoadReport:
-    """Load the weights of ``path`` into ``model`` where names and shapes match."""
-    weights = extract_state_dict(load_file(path), path)
+def load_weights(
+    model: torch.nn.Module, path: str | os.PathLike, loaded: object = None
+) -> LoadReport:
+    """Load the weights of ``path`` (or of ``loaded``, its contents when already read) into
+    ``model`` where names and shapes match."""
+    weights = extract_state_dict(load_file(path) if loaded is None else loaded, path)
     own = model.state_dict()
     report = LoadReport()
     usable = {}

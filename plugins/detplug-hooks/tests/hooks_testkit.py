@@ -172,6 +172,7 @@ class ProbeHook(Hook):
         self.before: list[dict[str, torch.Tensor]] = []
         self.during: list[dict[str, torch.Tensor]] = []
         self.after: list[dict[str, torch.Tensor]] = []
+        self.during_test: list[dict[str, torch.Tensor]] = []
 
     @staticmethod
     def _copy(runner: Any) -> dict[str, torch.Tensor]:
@@ -186,3 +187,7 @@ class ProbeHook(Hook):
 
     def after_val(self, runner: Any) -> None:
         self.after.append(self._copy(runner))
+
+    def before_test_iter(self, runner: Any, batch_idx: int, data_batch: Any) -> None:
+        if batch_idx == 0:
+            self.during_test.append(self._copy(runner))

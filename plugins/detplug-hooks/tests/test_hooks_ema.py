@@ -53,6 +53,27 @@ def test_validation_runs_on_the_average_and_the_weights_come_back(kit, tmp_path)
         assert torch.equal(probe.during[-1][key], value), key
 
 
+def test_testing_a_checkpoint_evaluates_its_saved_average(kit, tmp_path):
+    """`detplug test CKPT` (Runner.test with load_from) restores the hook states saved in
+    the checkpoint, so the average is what gets evaluated, not the raw weights."""
+    from detplug_core import Runner
+
+    hooks = [{"type": "EMAHook", "decay": 0.5}, {"type": "hookstest.ProbeHook"}]
+    trained = kit.run_training(kit.tiny_config(tmp_path / "train", hooks))
+    average = kit.config_hook(trained, EMAHook).ema
+    cfg = kit.tiny_config(tmp_path / "test", hooks)
+    cfg["load_from"] = str(tmp_path / "train" / "latest.pth")
+    with Runner(cfg) as runner:
+        runner.test()
+    probe = kit.config_hook(runner, kit.ProbeHook)
+    assert len(probe.during_test) == 1
+    assert any(not torch.equal(average[k], v) for k, v in trained.model.state_dict().items())
+    for key, value in average.items():
+        assert torch.equal(probe.during_test[0][key], value), key
+    for key, value in trained.model.state_dict().items():  # and the raw weights come back
+        assert torch.equal(runner.model.state_dict()[key], value), key
+
+
 def test_resumed_run_has_bitwise_the_same_average_as_an_uninterrupted_one(kit, tmp_path):
     hooks = [{"type": "EMAHook", "decay": 0.8, "warmup_iters": 3}]
     whole = kit.run_training(kit.tiny_config(tmp_path / "whole", hooks))
