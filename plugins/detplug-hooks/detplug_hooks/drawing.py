@@ -29,6 +29,12 @@ def _name(label: int, classes: Sequence[str] | None) -> str:
     return str(label)
 
 
+def _label(draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, color) -> None:
+    """``text`` at ``xy`` on a dark box, readable over any colour."""
+    draw.rectangle(draw.textbbox(xy, text), fill=(0, 0, 0))
+    draw.text(xy, text, fill=color)
+
+
 def draw_detections(
     image: Tensor,
     gt_boxes: Tensor | None,
@@ -59,12 +65,12 @@ def draw_detections(
         gt_labels = gt_labels if gt_labels is not None else torch.zeros(len(gt_boxes))
         for box, label in zip(gt_boxes.tolist(), gt_labels.tolist(), strict=True):
             draw.rectangle(box, outline=GT_COLOR, width=2)
-            draw.text((box[0] + 2, box[3] - 12), _name(int(label), classes), fill=GT_COLOR)
+            _label(draw, (box[0] + 2, box[3] - 12), _name(int(label), classes), GT_COLOR)
     keep = (scores >= score_thr).nonzero().flatten()
     keep = keep[scores[keep].argsort(descending=True)][:max_boxes]
     for i in keep.tolist():
         box = boxes[i].tolist()
         draw.rectangle(box, outline=PRED_COLOR, width=2)
         text = f"{_name(int(labels[i]), classes)} {float(scores[i]):.2f}"
-        draw.text((box[0] + 2, box[1] + 1), text, fill=PRED_COLOR)
+        _label(draw, (box[0] + 2, box[1] + 1), text, PRED_COLOR)
     return pil
