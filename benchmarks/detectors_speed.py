@@ -21,7 +21,6 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 from torchvision.models import resnet50
@@ -32,8 +31,6 @@ from torchvision.ops.misc import FrozenBatchNorm2d
 
 from detplug_core import MODELS
 from detplug_core.config import load_config
-
-CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "_base_" / "models"
 
 
 def randomize(model: torch.nn.Module) -> None:
@@ -60,7 +57,7 @@ def retinanet_pair(size: int) -> tuple[torch.nn.Module, torch.nn.Module]:
     backbone = _resnet_fpn_extractor(body, 3, [2, 3, 4], LastLevelP6P7(256, 256))
     tv = RetinaNet(backbone, 91, min_size=size, max_size=4000, _skip_resize=True)
     randomize(tv)
-    cfg = load_config(CONFIGS / "retinanet_r50_fpn.yaml")["model"]
+    cfg = load_config("retinanet::models/retinanet_r50_fpn.yaml")["model"]
     cfg["head"]["num_classes"] = 91
     ours = MODELS.build(cfg)
     ours.load_state_dict(convert_state_dict(tv.state_dict(), classes="all"))
@@ -75,7 +72,7 @@ def faster_rcnn_pair(size: int) -> tuple[torch.nn.Module, torch.nn.Module]:
         _resnet_fpn_extractor(body, 3), 91, min_size=size, max_size=4000, _skip_resize=True
     )
     randomize(tv)
-    cfg = load_config(CONFIGS / "faster_rcnn_r50_fpn.yaml")["model"]
+    cfg = load_config("faster_rcnn::models/faster_rcnn_r50_fpn.yaml")["model"]
     cfg["roi_head"]["num_classes"] = 90
     ours = MODELS.build(cfg)
     ours.load_state_dict(convert_state_dict(tv.state_dict(), classes="all"))

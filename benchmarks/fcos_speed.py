@@ -36,7 +36,7 @@ from detplug_core import MODELS
 from detplug_core.config import load_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONFIG = os.path.join(REPO, "configs", "_base_", "models", "fcos_r50_fpn.yaml")
+CONFIG = "fcos::models/fcos_r50_fpn.yaml"
 
 
 def frozen_bn(module: nn.Module) -> None:

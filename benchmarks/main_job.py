@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIG = ROOT / "configs" / "fcos" / "fcos_r18_fpn_shapes.yaml"
+CONFIG = "fcos::fcos_r18_fpn_shapes.yaml"  # the packaged recipe, as a user names it
 
 
 def run_detplug(work_dir: Path, overrides: list[str]) -> dict:

@@ -25,7 +25,9 @@ class Config(dict):
     """A resolved config. Behaves exactly like the ``dict`` it is; nested values are plain
     dicts and lists, so components receive ordinary data.
 
-    ``filename`` is the file it was loaded from (None when built in code).
+    ``filename`` is the file it was loaded from (None when built in code); ``files`` lists
+    ``(name, file)`` of every file merged into it, in merge order (``name`` is ``SCOPE::path``
+    for a packaged config, else the file).
     """
 
     def __init__(
@@ -35,9 +37,11 @@ class Config(dict):
         *,
         filename: str | None = None,
         sources: SourceMap | None = None,
+        files: list[tuple[str, str]] | None = None,
     ) -> None:
         super().__init__(data or {})
         self.filename = filename
+        self.files = list(files or [])
         self._sources = sources if sources is not None else SourceMap()
 
     @classmethod
@@ -79,7 +83,7 @@ class Config(dict):
 
     def copy(self) -> Config:
         """A shallow copy that is still a Config."""
-        return Config(self, filename=self.filename, sources=self._sources.copy())
+        return Config(self, filename=self.filename, sources=self._sources.copy(), files=self.files)
 
     def __repr__(self) -> str:
         return f"Config({dict.__repr__(self)}, filename={self.filename!r})"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import posixpath
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,6 +11,7 @@ from detplug_core.config.config import Config
 from detplug_core.config.json_format import parse_json
 from detplug_core.config.merge import merge_with_sources
 from detplug_core.config.overrides import apply_overrides
+from detplug_core.config.packaged import is_packaged, resolve_packaged, split_packaged
 from detplug_core.config.references import resolve_references
 from detplug_core.config.sources import SourceMap
 from detplug_core.config.tree import iter_key_paths
@@ -24,13 +26,19 @@ JSON_SUFFIXES = (".json",)
 def load_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Config:
     """Load a config file with its bases, apply ``overrides``, resolve ``${...}``.
 
+    ``path`` and every ``_base_`` entry may name a packaged config as ``SCOPE::path``
+    (see :mod:`detplug_core.config.packaged`); other bases are relative to the including file.
     Order: the ``_base_`` files (each with its own bases) merge in the order listed, the file
     itself merges on top, then the overrides apply, then references resolve against the
     result. Every user mistake raises :class:`~detplug_core.errors.ConfigError`.
     """
     filename = os.fspath(path)
-    data, sources = _load_with_bases(filename, ())
-    cfg = Config(data, filename=filename, sources=sources)
+    label = filename
+    if is_packaged(filename):
+        filename = resolve_packaged(filename)
+    files: list[tuple[str, str]] = []
+    data, sources = _load_with_bases(filename, (), files, label)
+    cfg = Config(data, filename=filename, sources=sources, files=_merge_order(files))
     apply_overrides(cfg, overrides)
     resolve_references(cfg)
     return cfg
@@ -64,14 +72,23 @@ def read_config_file(filename: str) -> tuple[dict, SourceMap]:
     return data, sources
 
 
-def _load_with_bases(filename: str, chain: tuple[str, ...]) -> tuple[dict, SourceMap]:
-    """The merged content of ``filename`` and its bases; ``chain`` is the including files."""
+def _load_with_bases(
+    filename: str, chain: tuple[str, ...], files: list[tuple[str, str]], label: str
+) -> tuple[dict, SourceMap]:
+    """The merged content of ``filename`` and its bases; ``chain`` is the including files.
+
+    ``files`` collects ``(label, file)`` in merge order (bases before the file that names
+    them); ``label`` is the name as written when it is ``SCOPE::path``, else the file.
+    """
     data, sources = read_config_file(filename)
     merged: dict = {}
     merged_sources = SourceMap()
     here = chain + (filename,)
     for base, where in _base_files(data, sources, filename):
-        base_path = os.path.normpath(os.path.join(os.path.dirname(filename), base))
+        if is_packaged(base):
+            base_path = resolve_packaged(base, where)
+        else:
+            base_path = os.path.normpath(os.path.join(os.path.dirname(filename), base))
         real = os.path.realpath(base_path)
         real_chain = [os.path.realpath(f) for f in here]
         if real in real_chain:
@@ -81,9 +98,31 @@ def _load_with_bases(filename: str, chain: tuple[str, ...]) -> tuple[dict, Sourc
             raise ConfigError(f"{where}: base file '{base}' is not a .yaml, .yml or .json file")
         if not os.path.isfile(base_path):
             raise ConfigError(f"{where}: base file '{base}' not found (looked for '{base_path}')")
-        base_data, base_sources = _load_with_bases(base_path, here)
+        base_label = base if is_packaged(base) else _label_of_relative(label, base, base_path)
+        base_data, base_sources = _load_with_bases(base_path, here, files, base_label)
         merged, merged_sources = merge_with_sources(merged, merged_sources, base_data, base_sources)
+    files.append((label, filename))
     return merge_with_sources(merged, merged_sources, data, sources)
+
+
+def _label_of_relative(label: str, base: str, base_path: str) -> str:
+    """A relative base of a packaged config is named ``SCOPE::path`` too."""
+    if not is_packaged(label) or os.path.isabs(base):
+        return base_path
+    scope, path = split_packaged(label)
+    joined = posixpath.normpath(posixpath.join(posixpath.dirname(path), base))
+    return base_path if joined.startswith("..") else f"{scope}::{joined}"
+
+
+def _merge_order(files: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """``files`` without repeats (a base used twice merged first where it first appears)."""
+    seen: set[str] = set()
+    ordered = []
+    for label, path in files:
+        if path not in seen:
+            seen.add(path)
+            ordered.append((label, path))
+    return ordered
 
 
 def _base_files(data: dict, sources: SourceMap, filename: str) -> list[tuple[str, str]]:

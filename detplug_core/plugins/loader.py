@@ -185,3 +185,8 @@ def reset_for_tests() -> None:
     _options.strict = None
     _options.autoload = None
     state.set_records([])
+
+
+def current_options() -> LoaderOptions:
+    """The options in force (``-p`` values and the environment), without loading anything."""
+    return _options.resolved()

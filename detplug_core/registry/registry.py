@@ -194,6 +194,13 @@ class Registry:
         self._ensure_loaded()
         if "." in key:
             scope, _, name = key.rpartition(".")
+            if not any(reg.scope == scope for reg in self.root.walk()):
+                # a scope no loaded plugin has: say which distribution provides the name
+                known = ", ".join(sorted(r.scope for r in self.root.walk()))
+                where = (
+                    f"scope '{scope}' (unknown scope in {self.root.name}; known scopes: {known})"
+                )
+                raise NotFoundError(self._not_found_message(name, where))
             start = self.find_scope(scope)
             for reg in start.ancestors():
                 if name in reg._entries:

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).parents[2]
-CONFIG = ROOT / "configs" / "fcos" / "fcos_r18_fpn_shapes.yaml"
+CONFIG = "fcos::fcos_r18_fpn_shapes.yaml"  # the packaged recipe, as a user names it
 SHORT = [
     "+train_dataloader.dataset.num_images=160",
     "+val_dataloader.dataset.num_images=40",
@@ -59,7 +59,7 @@ def test_every_promised_output_file_exists(trained):
     previews = sorted((trained / "previews").glob("*.png"))
     assert len(previews) >= 4
     saved = yaml.safe_load((trained / "config.yaml").read_text())
-    assert saved["model"]["type"] == "FCOS" and saved["train"]["max_iters"] == 160
+    assert saved["model"]["type"] == "fcos.FCOS" and saved["train"]["max_iters"] == 160
     log = (trained / "log.txt").read_text()
     assert "Iter [160/160]" in log and "loss_cls" in log
 

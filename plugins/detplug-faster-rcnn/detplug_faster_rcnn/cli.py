@@ -20,7 +20,7 @@ import detplug_core
 )
 def torchvision_faster_rcnn(src: str, dst: str, classes: str) -> None:
     """Convert a torchvision fasterrcnn_resnet50_fpn checkpoint SRC to detplug weights DST
-    for configs/faster_rcnn/faster_rcnn_r50_fpn_tv.yaml."""
+    for faster_rcnn::faster_rcnn_r50_fpn_tv.yaml."""
     from detplug_faster_rcnn.convert import convert_file
 
     n = convert_file(src, dst, classes=classes)

@@ -1,6 +1,6 @@
 """Convert torchvision ``fasterrcnn_resnet50_fpn`` weights to this plugin's FasterRCNN.
 
-The result loads into the model of ``configs/faster_rcnn/faster_rcnn_r50_fpn_tv.yaml``.
+The result loads into the model of ``faster_rcnn::faster_rcnn_r50_fpn_tv.yaml``.
 Both keep the background logit at index 0 of the box classifier. torchvision's COCO model
 has 91 outputs indexed by COCO category id (0: background, ten ids unused by COCO).
 ``classes="coco80"`` (the default) keeps background + the 80 real categories in id order,

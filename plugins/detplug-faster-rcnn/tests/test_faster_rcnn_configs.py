@@ -2,32 +2,28 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from detplug_core import MODELS
 from detplug_core.config import load_config
 
-CONFIGS = Path(__file__).resolve().parents[3] / "configs"
-
 
 def load(name: str, *overrides: str) -> dict:
-    return load_config(CONFIGS / name, list(overrides))
+    return load_config(f"faster_rcnn::{name}", list(overrides))
 
 
 @pytest.mark.parametrize(
     ("name", "num_classes"),
     [
-        ("faster_rcnn/faster_rcnn_r50_fpn_tv.yaml", 80),
-        ("faster_rcnn/faster_rcnn_r50_fpn_1x_coco.yaml", 80),
-        ("faster_rcnn/faster_rcnn_r50_fpn_1x_voc0712.yaml", 20),
-        ("faster_rcnn/faster_rcnn_r18_fpn_shapes.yaml", 3),
+        ("faster_rcnn_r50_fpn_tv.yaml", 80),
+        ("faster_rcnn_r50_fpn_1x_coco.yaml", 80),
+        ("faster_rcnn_r50_fpn_1x_voc0712.yaml", 20),
+        ("faster_rcnn_r18_fpn_shapes.yaml", 3),
     ],
 )
 def test_configs_load_with_their_bases(name, num_classes):
     cfg = load(name)
-    assert cfg["model"]["type"] == "FasterRCNN"
+    assert cfg["model"]["type"] == "faster_rcnn.FasterRCNN"
     assert cfg["model"]["roi_head"]["num_classes"] == num_classes
     assert {"val_dataloader", "metrics"} <= set(cfg)
     if not name.endswith("_tv.yaml"):  # the _tv configs are for testing converted weights
@@ -35,11 +31,11 @@ def test_configs_load_with_their_bases(name, num_classes):
 
 
 def test_tv_config_is_the_torchvision_architecture():
-    model = load("faster_rcnn/faster_rcnn_r50_fpn_tv.yaml")["model"]
-    base = load("_base_/models/faster_rcnn_r50_fpn.yaml")["model"]
+    model = load("faster_rcnn_r50_fpn_tv.yaml")["model"]
+    base = load("models/faster_rcnn_r50_fpn.yaml")["model"]
     assert model == base  # the equivalence tests build this one
     assert model["backbone"] == {
-        "type": "ResNet",
+        "type": "torchvision.ResNet",
         "depth": 50,
         "out_indices": [1, 2, 3, 4],
         "frozen_stages": 1,
@@ -50,18 +46,18 @@ def test_tv_config_is_the_torchvision_architecture():
 
 
 def test_voc0712_is_the_classic_recipe():
-    cfg = load("faster_rcnn/faster_rcnn_r50_fpn_1x_voc0712.yaml")
+    cfg = load("faster_rcnn_r50_fpn_1x_voc0712.yaml")
     train = cfg["train_dataloader"]["dataset"]
     assert train["type"] == "RepeatDataset" and train["times"] == 3
-    assert train["dataset"]["type"] == "VOCDataset"
+    assert train["dataset"]["type"] == "voc.VOCDataset"
     assert train["dataset"]["data_roots"] == ["data/VOCdevkit/VOC2007", "data/VOCdevkit/VOC2012"]
     assert train["dataset"]["split"] == "trainval"
     assert cfg["val_dataloader"]["dataset"]["split"] == "test"
     assert cfg["train"]["max_epochs"] == 4
     assert cfg["param_schedulers"][-1]["milestones"] == [3]
-    assert cfg["metrics"] == [{"type": "VOCMetric", "iou_thr": 0.5, "ap_method": "11points"}]
+    assert cfg["metrics"] == [{"type": "voc.VOCMetric", "iou_thr": 0.5, "ap_method": "11points"}]
 
 
 def test_shapes_model_builds():
-    model = MODELS.build(load("faster_rcnn/faster_rcnn_r18_fpn_shapes.yaml")["model"])
+    model = MODELS.build(load("faster_rcnn_r18_fpn_shapes.yaml")["model"])
     assert model.roi_head.num_classes == 3

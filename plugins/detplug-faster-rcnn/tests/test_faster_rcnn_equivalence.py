@@ -3,7 +3,7 @@
 torchvision's model is built as fasterrcnn_resnet50_fpn builds it for pretrained weights
 (ResNet-50 with FrozenBatchNorm2d, trainable layers 3, FPN P2-P6), its weights and
 BatchNorm statistics randomised, converted with the plugin's converter and loaded into the
-model of configs/_base_/models/faster_rcnn_r50_fpn.yaml. Images have their shorter side
+model of faster_rcnn::models/faster_rcnn_r50_fpn.yaml. Images have their shorter side
 equal to ``min_size`` so torchvision's internal resize is the identity (``_skip_resize`` in
 train mode, which also keeps the resize from drawing random numbers).
 
@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 from collections import OrderedDict
 from collections.abc import Iterator
-from pathlib import Path
 from typing import NamedTuple
 
 import pytest
@@ -40,7 +39,7 @@ from torchvision.ops.misc import FrozenBatchNorm2d
 from detplug_core import MODELS
 from detplug_core.config import load_config
 
-CONFIGS = Path(__file__).resolve().parents[3] / "configs"
+BASE = "faster_rcnn::models/faster_rcnn_r50_fpn.yaml"
 SIZES = [(128, 160), (128, 128)]  # shorter sides equal min_size: no resize in torchvision
 TOL = {"rtol": 1e-4, "atol": 1e-4}
 
@@ -96,7 +95,7 @@ def models() -> Models:
         _resnet_fpn_extractor(body, 3), 91, min_size=128, max_size=1000, _skip_resize=True
     )
     randomize(tv)
-    cfg = load_config(CONFIGS / "_base_/models/faster_rcnn_r50_fpn.yaml")["model"]
+    cfg = load_config(BASE)["model"]
     cfg["roi_head"]["num_classes"] = 90  # --classes all: torchvision's 90 foreground slots
     ours = MODELS.build(cfg)
     ours.load_state_dict(convert_state_dict(tv.state_dict(), classes="all"))
@@ -245,6 +244,6 @@ def test_coco80_conversion_keeps_background_and_the_80_categories(models):
     assert torch.equal(got, predictor.bbox_pred.weight.view(91, 4, -1)[rows])
     got = state["roi_head.bbox_pred.bias"].view(81, 4)
     assert torch.equal(got, predictor.bbox_pred.bias.view(91, 4)[rows])
-    cfg = load_config(CONFIGS / "_base_/models/faster_rcnn_r50_fpn.yaml")["model"]["roi_head"]
+    cfg = load_config(BASE)["model"]["roi_head"]
     head = MODELS.build(cfg)  # num_classes: 80
     head.load_state_dict({k[9:]: v for k, v in state.items() if k.startswith("roi_head.")})

@@ -42,7 +42,7 @@ def torchvision_fcos(
 ) -> None:
     """Convert a torchvision fcos_resnet50_fpn (or other ResNet-FPN FCOS) state dict.
 
-    The result loads into configs/fcos/fcos_r50_fpn_tv.yaml (set head.num_classes to the
+    The result loads into fcos::fcos_r50_fpn_tv.yaml (set head.num_classes to the
     printed C). Without a class option every torchvision slot is kept (C = C_tv)."""
     import torch
     from detplug_torchvision.backbones._common import read_state_dict

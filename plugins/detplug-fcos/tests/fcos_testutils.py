@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import torch
 from torch import Tensor, nn
 from torchvision.ops.misc import FrozenBatchNorm2d
@@ -11,11 +9,10 @@ from torchvision.ops.misc import FrozenBatchNorm2d
 from detplug_core import MODELS
 from detplug_core.config import load_config
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-
 
 def config_path(name: str) -> str:
-    return os.path.join(REPO, "configs", name)
+    """The packaged FCOS config ``name`` (``fcos::name``)."""
+    return f"fcos::{name}"
 
 
 def build_from_config(name: str, **head: object) -> nn.Module:

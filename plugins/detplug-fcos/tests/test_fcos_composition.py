@@ -10,7 +10,7 @@ from detplug_core import MODELS
 from detplug_core.config import load_config
 from detplug_core.errors import BuildError
 
-SMALL = config_path("_base_/models/fcos_r18_fpn_small.yaml")
+SMALL = config_path("models/fcos_r18_fpn_small.yaml")
 
 
 def _run(model: torch.nn.Module) -> list[dict]:
@@ -63,9 +63,9 @@ def test_config_errors_name_the_key_path() -> None:
 
 def test_fcos_configs_load() -> None:
     """The torchvision-equivalent config is the base model with 80 classes."""
-    base = load_config(config_path("_base_/models/fcos_r50_fpn.yaml"))["model"]
+    base = load_config(config_path("models/fcos_r50_fpn.yaml"))["model"]
     try:
-        tv = load_config(config_path("fcos/fcos_r50_fpn_tv.yaml"))["model"]
+        tv = load_config(config_path("fcos_r50_fpn_tv.yaml"))["model"]
     except Exception as err:  # the dataset/runtime bases are the lead's files
         pytest.skip(f"bases of fcos_r50_fpn_tv.yaml not available: {err}")
     assert tv == base

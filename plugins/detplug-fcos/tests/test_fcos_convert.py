@@ -11,7 +11,7 @@ from fcos_testutils import build_from_config
 
 from detplug_core.errors import CheckpointError
 
-SMALL = "_base_/models/fcos_r18_fpn_small.yaml"
+SMALL = "models/fcos_r18_fpn_small.yaml"
 BIAS = "head.classification_head.cls_logits.bias"
 
 

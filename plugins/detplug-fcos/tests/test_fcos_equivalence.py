@@ -79,7 +79,7 @@ def r50_pair() -> tuple[nn.Module, nn.Module]:
     unused = [i for i in range(91) if i not in coco80_indices()]
     with torch.no_grad():  # slots with no COCO category never fire, as in trained weights
         tv.head.classification_head.cls_logits.bias[unused] = -30.0
-    ours = build_from_config("_base_/models/fcos_r50_fpn.yaml")
+    ours = build_from_config("models/fcos_r50_fpn.yaml")
     ours.load_state_dict(convert_torchvision_fcos(tv.state_dict(), coco80_indices()))
     return ours, tv
 
@@ -112,7 +112,7 @@ def r18_pair() -> tuple[nn.Module, nn.Module]:
     torch.manual_seed(1)
     tv = _tv_small_fcos(num_classes=6)
     randomise(tv, seed=1)
-    ours = build_from_config("_base_/models/fcos_r18_fpn_small.yaml", num_classes=6)
+    ours = build_from_config("models/fcos_r18_fpn_small.yaml", num_classes=6)
     ours.load_state_dict(convert_torchvision_fcos(tv.state_dict()))
     return ours, tv
 
@@ -137,7 +137,7 @@ def test_label_convention_drop_background(r18_pair) -> None:
     _, tv = r18_pair
     with torch.no_grad():
         tv.head.classification_head.cls_logits.bias[0] = -30.0
-    ours = build_from_config("_base_/models/fcos_r18_fpn_small.yaml", num_classes=5)
+    ours = build_from_config("models/fcos_r18_fpn_small.yaml", num_classes=5)
     ours.load_state_dict(convert_torchvision_fcos(tv.state_dict(), range(1, 6)))
     _compare_eval(ours, tv, label_map=[1, 2, 3, 4, 5])
     _compare_losses(ours, tv, [[0, 4, 2, 1], [3, 4, 0]], [[1, 5, 3, 2], [4, 5, 1]])

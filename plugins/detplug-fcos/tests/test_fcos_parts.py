@@ -13,7 +13,7 @@ from torchvision.models.detection.fcos import FCOS as TvFCOS
 
 from detplug_core.errors import BuildError
 
-SMALL = "_base_/models/fcos_r18_fpn_small.yaml"
+SMALL = "models/fcos_r18_fpn_small.yaml"
 STRIDES = [8, 16, 32, 64, 128]
 
 

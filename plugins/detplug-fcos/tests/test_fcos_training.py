@@ -9,7 +9,7 @@ from fcos_testutils import ap50, build_from_config, rectangles_dataset
 def test_small_fcos_fits_rectangles() -> None:
     torch.manual_seed(0)
     images, targets = rectangles_dataset(num_images=4, size=96)
-    model = build_from_config("_base_/models/fcos_r18_fpn_small.yaml", num_classes=3)
+    model = build_from_config("models/fcos_r18_fpn_small.yaml", num_classes=3)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     first_loss, score = None, 0.0
     for step in range(1, 101):

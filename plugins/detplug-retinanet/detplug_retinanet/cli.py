@@ -20,7 +20,7 @@ import detplug_core
 )
 def torchvision_retinanet(src: str, dst: str, classes: str) -> None:
     """Convert a torchvision retinanet_resnet50_fpn checkpoint SRC to detplug weights DST
-    for configs/retinanet/retinanet_r50_fpn_tv.yaml."""
+    for retinanet::retinanet_r50_fpn_tv.yaml."""
     from detplug_retinanet.convert import convert_file
 
     n = convert_file(src, dst, classes=classes)

@@ -1,6 +1,6 @@
 """Convert torchvision ``retinanet_resnet50_fpn`` weights to this plugin's RetinaNet.
 
-The result loads into the model of ``configs/retinanet/retinanet_r50_fpn_tv.yaml``.
+The result loads into the model of ``retinanet::retinanet_r50_fpn_tv.yaml``.
 torchvision's COCO models have 91 class outputs indexed by COCO category id: index 0 and
 ten ids unused by COCO are never trained as positives. ``classes="coco80"`` (the default)
 keeps the 80 real categories in id order, so labels match detplug-coco's contiguous labels

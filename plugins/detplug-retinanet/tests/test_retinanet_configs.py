@@ -2,31 +2,27 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from detplug_core import MODELS
 from detplug_core.config import load_config
 
-CONFIGS = Path(__file__).resolve().parents[3] / "configs"
-
 
 def load(name: str, *overrides: str) -> dict:
-    return load_config(CONFIGS / name, list(overrides))
+    return load_config(f"retinanet::{name}", list(overrides))
 
 
 @pytest.mark.parametrize(
     ("name", "num_classes"),
     [
-        ("retinanet/retinanet_r50_fpn_tv.yaml", 80),
-        ("retinanet/retinanet_r50_fpn_1x_coco.yaml", 80),
-        ("retinanet/retinanet_r18_fpn_shapes.yaml", 3),
+        ("retinanet_r50_fpn_tv.yaml", 80),
+        ("retinanet_r50_fpn_1x_coco.yaml", 80),
+        ("retinanet_r18_fpn_shapes.yaml", 3),
     ],
 )
 def test_configs_load_with_their_bases(name, num_classes):
     cfg = load(name)
-    assert cfg["model"]["type"] == "RetinaNet"
+    assert cfg["model"]["type"] == "retinanet.RetinaNet"
     assert cfg["model"]["head"]["num_classes"] == num_classes
     assert {"val_dataloader", "metrics"} <= set(cfg)
     if not name.endswith("_tv.yaml"):  # the _tv configs are for testing converted weights
@@ -34,11 +30,11 @@ def test_configs_load_with_their_bases(name, num_classes):
 
 
 def test_tv_config_is_the_torchvision_architecture():
-    model = load("retinanet/retinanet_r50_fpn_tv.yaml")["model"]
-    base = load("_base_/models/retinanet_r50_fpn.yaml")["model"]
+    model = load("retinanet_r50_fpn_tv.yaml")["model"]
+    base = load("models/retinanet_r50_fpn.yaml")["model"]
     assert model == base  # the equivalence tests build this one
     assert model["backbone"] == {
-        "type": "ResNet",
+        "type": "torchvision.ResNet",
         "depth": 50,
         "out_indices": [2, 3, 4],
         "frozen_stages": 1,
@@ -49,5 +45,5 @@ def test_tv_config_is_the_torchvision_architecture():
 
 
 def test_shapes_model_builds():
-    model = MODELS.build(load("retinanet/retinanet_r18_fpn_shapes.yaml")["model"])
+    model = MODELS.build(load("retinanet_r18_fpn_shapes.yaml")["model"])
     assert model.head.num_classes == 3

@@ -3,7 +3,7 @@
 torchvision's model is built as retinanet_resnet50_fpn builds it for pretrained weights
 (ResNet-50 with FrozenBatchNorm2d, trainable layers 3, FPN P3-P7 with P6/P7 from P5), its
 weights and BatchNorm statistics randomised, converted with the plugin's converter and
-loaded into the model of configs/_base_/models/retinanet_r50_fpn.yaml. Images have their
+loaded into the model of retinanet::models/retinanet_r50_fpn.yaml. Images have their
 shorter side equal to ``min_size`` so torchvision's internal resize is the identity (and
 ``_skip_resize`` in train mode). Nothing is sampled, so no seed is involved.
 
@@ -17,7 +17,6 @@ losses, post-processing) must agree to 1e-4 on identical features.
 from __future__ import annotations
 
 from collections import OrderedDict
-from pathlib import Path
 from typing import NamedTuple
 
 import pytest
@@ -32,7 +31,7 @@ from torchvision.ops.misc import FrozenBatchNorm2d
 from detplug_core import MODELS
 from detplug_core.config import load_config
 
-CONFIGS = Path(__file__).resolve().parents[3] / "configs"
+BASE = "retinanet::models/retinanet_r50_fpn.yaml"
 SIZES = [(128, 160), (128, 128)]  # shorter sides equal min_size: no resize in torchvision
 TOL = {"rtol": 1e-4, "atol": 1e-4}
 
@@ -67,7 +66,7 @@ def tv_retinanet(**kwargs) -> TVRetinaNet:
 
 
 def ours_from(tv: TVRetinaNet, classes: str = "all", **head) -> torch.nn.Module:
-    cfg = load_config(CONFIGS / "_base_/models/retinanet_r50_fpn.yaml")["model"]
+    cfg = load_config(BASE)["model"]
     cfg["head"].update(num_classes=91 if classes == "all" else 80, **head)
     model = MODELS.build(cfg)
     model.load_state_dict(convert_state_dict(tv.state_dict(), classes=classes))
@@ -202,7 +201,7 @@ def test_loss_variants_match(models, dense_outputs, tv_type, loss_bbox, empty_im
 
 def test_coco80_conversion_keeps_the_80_category_logits(models):
     tv = models.tv
-    head_cfg = load_config(CONFIGS / "_base_/models/retinanet_r50_fpn.yaml")["model"]["head"]
+    head_cfg = load_config(BASE)["model"]["head"]
     head = MODELS.build(head_cfg)  # num_classes: 80
     state = convert_state_dict(models.tv_state, classes="coco80")
     head.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith("head.")})

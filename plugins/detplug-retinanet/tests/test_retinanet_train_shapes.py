@@ -1,6 +1,6 @@
 """RetinaNet learns through ``detplug train`` on detplug-shapes (a CI-sized run, CPU).
 
-configs/retinanet/retinanet_r18_fpn_shapes.yaml, shrunk to 8 training images of 96 px and 30
+retinanet::retinanet_r18_fpn_shapes.yaml, shrunk to 8 training images of 96 px and 30
 epochs of 2 iterations, is trained in a fresh ``detplug`` process; it is then evaluated on
 those same 8 images (the run checks that the whole path learns, not generalisation), and
 the COCO AP@0.5 the runner logs must be well above chance.
@@ -12,11 +12,10 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-CONFIG = Path(__file__).resolve().parents[3] / "configs/retinanet/retinanet_r18_fpn_shapes.yaml"
+CONFIG = "retinanet::retinanet_r18_fpn_shapes.yaml"
 
 OVERRIDES = """
 _base_: {base}
