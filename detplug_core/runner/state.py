@@ -24,7 +24,7 @@ from detplug_core.runner import dist
 from detplug_core.runner.checkpoint import find_latest, load_file
 from detplug_core.runner.rng import get_rng_state, set_rng_state
 from detplug_core.runner.settings import plain
-from detplug_core.runner.weights import load_weights
+from detplug_core.runner.weights import LoadSpec, load_weights, read_source
 
 REQUIRED_KEYS = ("model", "optimizer", "epoch", "iter", "epoch_iter", "rng")
 
@@ -202,16 +202,27 @@ class RunnerStateMixin:
                 elif warn_missing:
                     self.logger.warning("resume: no state for %s in %s", key, path)
 
-    def load_weights(self, path: str | os.PathLike, *, hook_states: bool = False) -> None:
-        """``load_from``: model weights only, with a report of what did not fit. With
-        ``hook_states`` (evaluation), the states of the config's hooks saved in a detplug
-        checkpoint are restored too, so that e.g. EMAHook evaluates its average."""
-        loaded = load_file(path)
-        report = load_weights(self.model, path, loaded)
+    def load_weights(self, source: Any, *, hook_states: bool = False) -> None:
+        """``load_from``: model weights only (a path, a published weights name, or
+        ``{path, class_map}``), with one table of what did not fit. With ``hook_states``
+        (evaluation), the states of the config's hooks saved in a detplug checkpoint are
+        restored too, so that e.g. EMAHook evaluates its average."""
+        spec = LoadSpec.parse(source)
+        published: dict = {}
+        for offered in self.pm.hook.detplug_pretrained_weights():
+            published.update(offered or {})
+        loaded = read_source(spec.path, published)
+        report = load_weights(
+            self.model,
+            spec.path,
+            loaded,
+            classes=self._dataset_classes(),
+            class_map=spec.class_map,
+        )
         self._weights_loaded = True
-        self.logger.info("loaded weights from %s", path)
-        for line in report.lines():
-            self.logger.warning("load_from: %s", line)
+        self.logger.info("loaded weights from %s", spec.path)
+        if not report.clean:
+            self.logger.warning("load_from: %s", "\n".join(report.lines()))
         if hook_states and isinstance(loaded, dict) and isinstance(loaded.get("hooks"), dict):
-            self._load_hook_states(loaded["hooks"], path, warn_missing=False)
+            self._load_hook_states(loaded["hooks"], spec.path, warn_missing=False)
         dist.barrier()
