@@ -1,0 +1,147 @@
+"""Detections matched to ground truth once per image, for the precision-recall curves and
+the confusion matrix (no plotting here).
+
+Per image one IoU matrix [detections, ground truth] is computed; from it:
+
+* PR data, per class: every detection of the class (any score) in descending score order is
+  a true positive when it overlaps a not yet matched ground-truth box of its class by at
+  least ``iou_thr`` (the VOC/COCO greedy rule), else a false positive;
+* the confusion matrix: detections scoring at least ``score_thr`` are paired with ground-truth
+  boxes of any class, pairs of highest IoU first (IoU >= ``iou_thr``, each box used once).
+  Rows are the true class, columns the predicted class; the last row and column are
+  ``background``: a detection paired with nothing counts in (background, its class), a
+  ground-truth box nobody found in (its class, background).
+
+Ground-truth boxes flagged ``ignore`` (VOC "difficult", COCO crowd) are left out, and so are
+detections that overlap one of them by ``iou_thr`` without matching anything else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torchvision.ops import box_iou
+
+
+@dataclass
+class MatchAccumulator:
+    """Collects per-class PR data and the confusion matrix over many images."""
+
+    num_classes: int
+    iou_thr: float = 0.5
+    score_thr: float = 0.25
+    confusion: np.ndarray = field(init=False)
+    scores: list[list[float]] = field(init=False)
+    true_positive: list[list[bool]] = field(init=False)
+    num_gt: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        c = self.num_classes
+        self.confusion = np.zeros((c + 1, c + 1), dtype=np.int64)
+        self.scores = [[] for _ in range(c)]
+        self.true_positive = [[] for _ in range(c)]
+        self.num_gt = np.zeros(c, dtype=np.int64)
+
+    def add(self, pred: Mapping, target: Mapping) -> None:
+        """One image: ``pred`` {boxes [N,4], scores [N], labels [N]} and ``target``
+        {boxes [M,4], labels [M], optional ignore [M]}, boxes xyxy in the same pixels."""
+        boxes = torch.as_tensor(pred["boxes"], dtype=torch.float32).reshape(-1, 4)
+        scores = torch.as_tensor(pred["scores"], dtype=torch.float32).reshape(-1)
+        labels = torch.as_tensor(pred["labels"], dtype=torch.int64).reshape(-1)
+        gt_boxes = torch.as_tensor(target["boxes"], dtype=torch.float32).reshape(-1, 4)
+        gt_labels = torch.as_tensor(target["labels"], dtype=torch.int64).reshape(-1)
+        ignore = target.get("ignore")
+        ignored = (
+            torch.as_tensor(ignore, dtype=torch.bool).reshape(-1)
+            if ignore is not None
+            else torch.zeros(len(gt_labels), dtype=torch.bool)
+        )
+        self._check(labels, gt_labels)
+        order = torch.argsort(scores, descending=True, stable=True)
+        boxes, scores, labels = boxes[order], scores[order], labels[order]
+        iou = box_iou(boxes, gt_boxes)  # [N, M], computed once for both products
+        near_ignored = (iou[:, ignored] >= self.iou_thr).any(dim=1)
+        keep_gt = ~ignored
+        iou, gt_labels = iou[:, keep_gt], gt_labels[keep_gt]
+        self.num_gt += np.bincount(gt_labels.numpy(), minlength=self.num_classes)
+        self._add_pr(iou, scores, labels, gt_labels, near_ignored)
+        self._add_confusion(iou, scores, labels, gt_labels, near_ignored)
+
+    def _check(self, labels: torch.Tensor, gt_labels: torch.Tensor) -> None:
+        for what, values in (("prediction", labels), ("ground-truth", gt_labels)):
+            if values.numel() and not (
+                0 <= int(values.min()) and int(values.max()) < self.num_classes
+            ):
+                raise ValueError(
+                    f"{what} labels must be in 0..{self.num_classes - 1}, got {values.tolist()}"
+                )
+
+    def _add_pr(self, iou, scores, labels, gt_labels, near_ignored) -> None:
+        taken = torch.zeros(len(gt_labels), dtype=torch.bool)
+        for i in range(len(scores)):  # descending score
+            c = int(labels[i])
+            candidates = (gt_labels == c) & ~taken
+            best = iou[i].masked_fill(~candidates, -1.0)
+            j = int(best.argmax()) if best.numel() else -1
+            hit = j >= 0 and float(best[j]) >= self.iou_thr
+            if hit:
+                taken[j] = True
+            elif bool(near_ignored[i]):
+                continue  # a detection of an ignored box counts neither way
+            self.scores[c].append(float(scores[i]))
+            self.true_positive[c].append(hit)
+
+    def _add_confusion(self, iou, scores, labels, gt_labels, near_ignored) -> None:
+        bg = self.num_classes
+        sure = scores >= self.score_thr
+        det_idx = torch.nonzero(sure).flatten()
+        pairs = iou[det_idx] if len(det_idx) else iou[:0]
+        used_det = torch.zeros(len(det_idx), dtype=torch.bool)
+        used_gt = torch.zeros(len(gt_labels), dtype=torch.bool)
+        if pairs.numel():
+            d, g = torch.nonzero(pairs >= self.iou_thr, as_tuple=True)
+            for k in torch.argsort(pairs[d, g], descending=True, stable=True).tolist():
+                a, b = int(d[k]), int(g[k])
+                if not (used_det[a] or used_gt[b]):
+                    used_det[a] = used_gt[b] = True
+                    self.confusion[int(gt_labels[b]), int(labels[det_idx[a]])] += 1
+        for a in range(len(det_idx)):
+            if not used_det[a] and not bool(near_ignored[det_idx[a]]):
+                self.confusion[bg, int(labels[det_idx[a]])] += 1
+        for b in range(len(gt_labels)):
+            if not used_gt[b]:
+                self.confusion[int(gt_labels[b]), bg] += 1
+
+    def pr_curve(self, c: int) -> tuple[np.ndarray, np.ndarray, float]:
+        """Class ``c``: (recall, precision) over its detections by descending score, and its
+        AP at ``iou_thr`` (area under the interpolated curve; -1 without ground truth)."""
+        scores = np.asarray(self.scores[c], dtype=np.float64)
+        tp = np.asarray(self.true_positive[c], dtype=bool)[np.argsort(-scores, kind="stable")]
+        if self.num_gt[c] == 0:
+            return np.zeros(0), np.zeros(0), -1.0
+        tps, fps = np.cumsum(tp), np.cumsum(~tp)
+        recall = tps / self.num_gt[c]
+        precision = tps / np.maximum(tps + fps, 1)
+        return recall, precision, average_precision(recall, precision)
+
+
+def average_precision(recall: np.ndarray, precision: np.ndarray) -> float:
+    """Area under the precision envelope (VOC 2010+ "area" rule)."""
+    r = np.concatenate([[0.0], recall, [1.0]])
+    p = np.concatenate([[0.0], precision, [0.0]])
+    p = np.maximum.accumulate(p[::-1])[::-1]
+    steps = np.nonzero(r[1:] != r[:-1])[0]
+    return float(np.sum((r[steps + 1] - r[steps]) * p[steps + 1]))
+
+
+def accumulate(
+    predictions: Sequence[Mapping], targets: Sequence[Mapping], num_classes: int, **kw: float
+) -> MatchAccumulator:
+    """A :class:`MatchAccumulator` fed with every (prediction, target) pair."""
+    acc = MatchAccumulator(num_classes, **kw)
+    for pred, target in zip(predictions, targets, strict=True):
+        acc.add(pred, target)
+    return acc
