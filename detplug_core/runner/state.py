@@ -83,9 +83,10 @@ class RunnerStateMixin:
         }
 
     def _dataset_classes(self) -> list[str] | None:
-        """Class names of the training (else val) data, so a checkpoint alone can label its
-        predictions (``detplug infer``)."""
-        for built in (getattr(self, "_train", None), getattr(self, "_val", None)):
+        """Class names of the training (else val, else test) data, so a checkpoint alone can
+        label its predictions (``detplug infer``) and ``load_from`` can map classes by name."""
+        test = getattr(self, "test_dataloader", None)  # set by Runner.test()
+        for built in (getattr(self, "_train", None), getattr(self, "_val", None), test):
             classes = getattr(getattr(built, "dataset", None), "classes", None)
             if classes is not None:
                 return [str(c) for c in classes]
@@ -212,12 +213,9 @@ class RunnerStateMixin:
         for offered in self.pm.hook.detplug_pretrained_weights():
             published.update(offered or {})
         loaded = read_source(spec.path, published)
+        classes = self._dataset_classes()
         report = load_weights(
-            self.model,
-            spec.path,
-            loaded,
-            classes=self._dataset_classes(),
-            class_map=spec.class_map,
+            self.model, spec.path, loaded, classes=classes, class_map=spec.class_map
         )
         self._weights_loaded = True
         self.logger.info("loaded weights from %s", spec.path)

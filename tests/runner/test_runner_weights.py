@@ -100,3 +100,19 @@ def test_load_spec_and_published_names(tmp_path):
     assert read_source("Toy_Weights.V1", offered) == {"model": {}}
     with pytest.raises(ConfigError, match=r"Toy_Weights.V2: .* supported: Toy_Weights.V1"):
         read_source("Toy_Weights.V2", offered)
+
+
+def test_runner_reads_load_from_names_and_mappings(tmp_path, toy_config, toy):
+    from detplug_core import Runner
+
+    cfg = toy_config(tmp_path / "a", load_from="Nope_Weights.COCO_V1")
+    with pytest.raises(ConfigError, match="Nope_Weights.COCO_V1: no installed plugin"):
+        with Runner(cfg) as runner:
+            runner.test()
+    cfg = toy_config(tmp_path / "b", train={"by_epoch": False, "max_iters": 1})
+    with Runner(cfg) as runner:
+        runner.train()
+    spec = {"path": str(tmp_path / "b" / "latest.pth"), "class_map": "by_name"}
+    with pytest.raises(ConfigError, match="ToyDetector declares no class_tensors"):
+        with Runner(toy_config(tmp_path / "c", load_from=spec)) as runner:
+            runner.test()
