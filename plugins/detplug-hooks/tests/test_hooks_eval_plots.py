@@ -84,3 +84,38 @@ def test_arguments_are_checked(kit, tmp_path):
     cfg = kit.tiny_config(tmp_path, [{"type": "EvalPlotsHook", "iou_thr": 0}])
     with pytest.raises(BuildError, match="iou_thr"):
         kit.run_training(cfg)
+
+
+def test_pr_curves_give_the_voc_metrics_area_ap():
+    """Same predictions, same rule: the curves' AP is VOCMetric's (area) per-class AP."""
+    voc = pytest.importorskip("detplug_voc.metric")
+    g = torch.Generator().manual_seed(0)
+    preds, targets = [], []
+    for i in range(20):
+        xy = torch.rand(6, 2, generator=g) * 80
+        gt = torch.cat([xy, xy + 10 + torch.rand(6, 2, generator=g) * 20], dim=1)
+        jitter = gt + torch.randn(6, 4, generator=g) * 4
+        extra = torch.cat([xy + 30, xy + 45], dim=1)[:3]
+        targets.append(
+            {
+                "boxes": gt,
+                "labels": torch.randint(0, 3, (6,), generator=g),
+                "ignore": torch.rand(6, generator=g) < 0.15,
+                "image_id": i,
+            }
+        )
+        preds.append(
+            {
+                "boxes": torch.cat([jitter, extra]),
+                "scores": torch.rand(9, generator=g),
+                "labels": torch.randint(0, 3, (9,), generator=g),
+            }
+        )
+    metric = voc.VOCMetric(classes=["a", "b", "c"], ap_method="area")
+    metric.reset()
+    metric.update(preds, targets)
+    expected = metric.compute()["mAP"]
+    acc = MatchAccumulator(3, iou_thr=0.5)
+    for pred, target in zip(preds, targets, strict=True):
+        acc.add(pred, target)
+    assert np.mean([acc.pr_curve(c)[2] for c in range(3)]) == pytest.approx(expected, abs=1e-9)

@@ -3,17 +3,19 @@ the confusion matrix (no plotting here).
 
 Per image one IoU matrix [detections, ground truth] is computed; from it:
 
-* PR data, per class: every detection of the class (any score) in descending score order is
-  a true positive when it overlaps a not yet matched ground-truth box of its class by at
-  least ``iou_thr`` (the VOC/COCO greedy rule), else a false positive;
+* PR data, per class: every detection of the class (any score), in descending score order,
+  goes to the box of its class it overlaps most; it is a true positive when that overlap is
+  at least ``iou_thr`` and the box is not yet taken, else a false positive (the Pascal VOC
+  rule, so the curves' AP is detplug-voc's ``VOCMetric`` AP with ``ap_method: area``);
 * the confusion matrix: detections scoring at least ``score_thr`` are paired with ground-truth
   boxes of any class, pairs of highest IoU first (IoU >= ``iou_thr``, each box used once).
   Rows are the true class, columns the predicted class; the last row and column are
   ``background``: a detection paired with nothing counts in (background, its class), a
   ground-truth box nobody found in (its class, background).
 
-Ground-truth boxes flagged ``ignore`` (VOC "difficult", COCO crowd) are left out, and so are
-detections that overlap one of them by ``iou_thr`` without matching anything else.
+Ground-truth boxes flagged ``ignore`` (VOC "difficult", COCO crowd) are not counted; a
+detection whose best box is an ignored one counts neither way (PR), and one that overlaps
+an ignored box by ``iou_thr`` without a pair is no false positive (confusion matrix).
 """
 
 from __future__ import annotations
@@ -63,12 +65,11 @@ class MatchAccumulator:
         order = torch.argsort(scores, descending=True, stable=True)
         boxes, scores, labels = boxes[order], scores[order], labels[order]
         iou = box_iou(boxes, gt_boxes)  # [N, M], computed once for both products
+        self.num_gt += np.bincount(gt_labels[~ignored].numpy(), minlength=self.num_classes)
+        self._add_pr(iou, scores, labels, gt_labels, ignored)
         near_ignored = (iou[:, ignored] >= self.iou_thr).any(dim=1)
-        keep_gt = ~ignored
-        iou, gt_labels = iou[:, keep_gt], gt_labels[keep_gt]
-        self.num_gt += np.bincount(gt_labels.numpy(), minlength=self.num_classes)
-        self._add_pr(iou, scores, labels, gt_labels, near_ignored)
-        self._add_confusion(iou, scores, labels, gt_labels, near_ignored)
+        sure = ~ignored
+        self._add_confusion(iou[:, sure], scores, labels, gt_labels[sure], near_ignored)
 
     def _check(self, labels: torch.Tensor, gt_labels: torch.Tensor) -> None:
         for what, values in (("prediction", labels), ("ground-truth", gt_labels)):
@@ -79,20 +80,23 @@ class MatchAccumulator:
                     f"{what} labels must be in 0..{self.num_classes - 1}, got {values.tolist()}"
                 )
 
-    def _add_pr(self, iou, scores, labels, gt_labels, near_ignored) -> None:
+    def _add_pr(self, iou, scores, labels, gt_labels, ignored) -> None:
+        # The VOC rule: each detection goes to its best-overlapping box of its class; a hit
+        # on an ignored box counts neither way, a second hit on a box is a false positive.
         taken = torch.zeros(len(gt_labels), dtype=torch.bool)
         for i in range(len(scores)):  # descending score
             c = int(labels[i])
-            candidates = (gt_labels == c) & ~taken
-            best = iou[i].masked_fill(~candidates, -1.0)
+            same = gt_labels == c
+            best = iou[i].masked_fill(~same, -1.0)
             j = int(best.argmax()) if best.numel() else -1
             hit = j >= 0 and float(best[j]) >= self.iou_thr
-            if hit:
+            if hit and bool(ignored[j]):
+                continue
+            tp = hit and not bool(taken[j])
+            if tp:
                 taken[j] = True
-            elif bool(near_ignored[i]):
-                continue  # a detection of an ignored box counts neither way
             self.scores[c].append(float(scores[i]))
-            self.true_positive[c].append(hit)
+            self.true_positive[c].append(tp)
 
     def _add_confusion(self, iou, scores, labels, gt_labels, near_ignored) -> None:
         bg = self.num_classes
