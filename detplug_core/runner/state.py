@@ -219,8 +219,9 @@ class RunnerStateMixin:
         )
         self._weights_loaded = True
         self.logger.info("loaded weights from %s", spec.path)
-        if not report.clean:
-            self.logger.warning("load_from: %s", "\n".join(report.lines()))
+        lines = report.lines()
+        if lines:
+            self.logger.warning("load_from: %s", "\n".join(lines))
         if hook_states and isinstance(loaded, dict) and isinstance(loaded.get("hooks"), dict):
             self._load_hook_states(loaded["hooks"], spec.path, warn_missing=False)
         dist.barrier()

@@ -67,6 +67,7 @@ class LoadReport:
     # (module, why) for class-indexed tensors loaded in part (class_map: by_name) or skipped
     # because the class count differs.
     classes: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # said after the table
 
     @property
     def clean(self) -> bool:
@@ -95,7 +96,7 @@ class LoadReport:
         """The report as an aligned table (empty when everything loaded)."""
         rows = self.rows()
         if not rows:
-            return []
+            return list(self.notes)
         width = max(len("module"), *(len(m) for m, _, _ in rows))
         head = (
             f"loaded {self.loaded} of {self.total} model tensors; "
@@ -103,7 +104,7 @@ class LoadReport:
         )
         out = [head, f"  {'module'.ljust(width)}  tensors  why"]
         out += [f"  {m.ljust(width)}  {n:>7}  {why}" for m, n, why in rows]
-        return out
+        return out + self.notes
 
 
 def _module(key: str) -> str:
@@ -192,7 +193,6 @@ def _map_by_name(ours: Sequence[str], theirs: Sequence[str]) -> list[int | None]
 
 
 def _remap(
-    key: str,
     value: torch.Tensor,
     own: torch.Tensor,
     layout: tuple[int, int],
@@ -251,7 +251,7 @@ def load_weights(
         if key not in own:
             report.unexpected.append(key)
         elif module in layouts:
-            remapped = _remap(key, value, own[key], layouts[module], sources, len(theirs or []))
+            remapped = _remap(value, own[key], layouts[module], sources, len(theirs or []))
             if remapped is None:
                 report.mismatched.append((key, tuple(value.shape), tuple(own[key].shape)))
                 continue
@@ -267,6 +267,13 @@ def load_weights(
         else:
             usable[key] = value
     report.missing = [k for k in own if k not in weights]
+    if class_map == "by_position" and theirs and classes and list(theirs) != list(classes):
+        if len(theirs) == len(classes):
+            report.notes.append(
+                f"class names differ (checkpoint: {_names(theirs)}; data: {_names(classes)}): "
+                "same-shaped class rows were loaded by position; load_from.class_map: by_name "
+                "keeps only same-named ones"
+            )
     report.loaded = len(usable) - len(partial)
     model.load_state_dict(usable, strict=False)
     return report

@@ -116,3 +116,15 @@ def test_runner_reads_load_from_names_and_mappings(tmp_path, toy_config, toy):
     with pytest.raises(ConfigError, match="ToyDetector declares no class_tensors"):
         with Runner(toy_config(tmp_path / "c", load_from=spec)) as runner:
             runner.test()
+
+
+def test_same_count_other_names_by_position_says_so(tmp_path):
+    src = AnchorHead(2)
+    path = _save(tmp_path, src, ["a", "b"])
+    dst = AnchorHead(2)
+    report = load_weights(dst, path, classes=["x", "y"])
+    assert torch.equal(dst.cls_logits.weight, src.cls_logits.weight)
+    assert report.clean and report.lines() == [
+        "class names differ (checkpoint: a, b; data: x, y): same-shaped class rows were loaded "
+        "by position; load_from.class_map: by_name keeps only same-named ones"
+    ]
