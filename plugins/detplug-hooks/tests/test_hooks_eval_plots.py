@@ -119,3 +119,15 @@ def test_pr_curves_give_the_voc_metrics_area_ap():
     for pred, target in zip(preds, targets, strict=True):
         acc.add(pred, target)
     assert np.mean([acc.pr_curve(c)[2] for c in range(3)]) == pytest.approx(expected, abs=1e-9)
+
+
+def test_box_iou_agrees_with_torchvision():
+    ops = pytest.importorskip("torchvision.ops")
+    from detplug_hooks.plots.matching import box_iou
+
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand(7, 4, generator=g) * 50
+    b = torch.rand(5, 4, generator=g) * 50
+    a[:, 2:] += a[:, :2]
+    b[:, 2:] += b[:, :2]
+    assert torch.allclose(box_iou(a, b), ops.box_iou(a, b), atol=1e-6)

@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from torchvision.ops import box_iou
 
 
 @dataclass
@@ -130,6 +129,18 @@ class MatchAccumulator:
         recall = tps / self.num_gt[c]
         precision = tps / np.maximum(tps + fps, 1)
         return recall, precision, average_precision(recall, precision)
+
+
+def box_iou(boxes: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+    """IoU of xyxy boxes [N, 4] x [M, 4] -> [N, M] (torchvision.ops.box_iou's formula; this
+    distribution does not depend on torchvision)."""
+    area = (boxes[:, 2] - boxes[:, 0]).clamp(min=0) * (boxes[:, 3] - boxes[:, 1]).clamp(min=0)
+    area_o = (other[:, 2] - other[:, 0]).clamp(min=0) * (other[:, 3] - other[:, 1]).clamp(min=0)
+    top_left = torch.max(boxes[:, None, :2], other[None, :, :2])
+    bottom_right = torch.min(boxes[:, None, 2:], other[None, :, 2:])
+    inter = (bottom_right - top_left).clamp(min=0).prod(dim=2)
+    union = area[:, None] + area_o[None, :] - inter
+    return torch.where(union > 0, inter / union, torch.zeros_like(inter))
 
 
 def average_precision(recall: np.ndarray, precision: np.ndarray) -> float:
