@@ -1,6 +1,6 @@
 """Fine-tuning across class lists, against the same run from scratch.
 
-1. FCOS (ResNet-18, small FPN) trained on detplug-shapes with its 3 classes (circle, square,
+1. FCOS (ResNet-18, small FPN) trained on detplug-shapes with its 3 classes (rectangle, ellipse,
    triangle): ``configs/fcos/fcos_r18_fpn_shapes.yaml`` for ``--pretrain-iters`` iterations
    (skipped when ``--pretrained`` names a checkpoint).
 2. ``configs/fcos/fcos_r18_fpn_bccd_finetune.yaml`` on BCCD (RBC, WBC, Platelets) twice, same
