@@ -72,6 +72,17 @@ def detplug_adjust_config(config: dict) -> None:
     nested dict; plugins should only add defaults they own, never silently change user keys."""
 
 
+@hookspec
+def detplug_pretrained_weights() -> dict[str, Any]:
+    """Return ``{name: loader}`` for published weights this plugin loads by name.
+
+    ``load_from: NAME`` (e.g. ``FCOS_ResNet50_FPN_Weights.COCO_V1``, torchvision's weights
+    names) calls ``loader()``, which returns a detplug checkpoint dict ``{"model":
+    state_dict, "meta": {"classes": [...]}}`` (fetched through the publisher's own cache,
+    read with ``weights_only=True``, converted to detplug's names). A name that looks like
+    weights but no plugin offers is an error listing every offered name."""
+
+
 # --------------------------------------------------------------------------------------------
 # Runner stages. ``runner`` is the running :class:`detplug_core.Runner`; ``runner.epoch`` and
 # ``runner.iter`` count completed epochs and iterations (0-based for the one in progress).

@@ -24,7 +24,7 @@ from detplug_core.runner import dist
 from detplug_core.runner.checkpoint import find_latest, load_file
 from detplug_core.runner.rng import get_rng_state, set_rng_state
 from detplug_core.runner.settings import plain
-from detplug_core.runner.weights import load_weights
+from detplug_core.runner.weights import LoadSpec, load_weights, read_source
 
 REQUIRED_KEYS = ("model", "optimizer", "epoch", "iter", "epoch_iter", "rng")
 
@@ -83,9 +83,10 @@ class RunnerStateMixin:
         }
 
     def _dataset_classes(self) -> list[str] | None:
-        """Class names of the training (else val) data, so a checkpoint alone can label its
-        predictions (``detplug infer``)."""
-        for built in (getattr(self, "_train", None), getattr(self, "_val", None)):
+        """Class names of the training (else val, else test) data, so a checkpoint alone can
+        label its predictions (``detplug infer``) and ``load_from`` can map classes by name."""
+        test = getattr(self, "test_dataloader", None)  # set by Runner.test()
+        for built in (getattr(self, "_train", None), getattr(self, "_val", None), test):
             classes = getattr(getattr(built, "dataset", None), "classes", None)
             if classes is not None:
                 return [str(c) for c in classes]
@@ -202,16 +203,25 @@ class RunnerStateMixin:
                 elif warn_missing:
                     self.logger.warning("resume: no state for %s in %s", key, path)
 
-    def load_weights(self, path: str | os.PathLike, *, hook_states: bool = False) -> None:
-        """``load_from``: model weights only, with a report of what did not fit. With
-        ``hook_states`` (evaluation), the states of the config's hooks saved in a detplug
-        checkpoint are restored too, so that e.g. EMAHook evaluates its average."""
-        loaded = load_file(path)
-        report = load_weights(self.model, path, loaded)
+    def load_weights(self, source: Any, *, hook_states: bool = False) -> None:
+        """``load_from``: model weights only (a path, a published weights name, or
+        ``{path, class_map}``), with one table of what did not fit. With ``hook_states``
+        (evaluation), the states of the config's hooks saved in a detplug checkpoint are
+        restored too, so that e.g. EMAHook evaluates its average."""
+        spec = LoadSpec.parse(source)
+        published: dict = {}
+        for offered in self.pm.hook.detplug_pretrained_weights():
+            published.update(offered or {})
+        loaded = read_source(spec.path, published)
+        classes = self._dataset_classes()
+        report = load_weights(
+            self.model, spec.path, loaded, classes=classes, class_map=spec.class_map
+        )
         self._weights_loaded = True
-        self.logger.info("loaded weights from %s", path)
-        for line in report.lines():
-            self.logger.warning("load_from: %s", line)
+        self.logger.info("loaded weights from %s", spec.path)
+        lines = report.lines()
+        if lines:
+            self.logger.warning("load_from: %s", "\n".join(lines))
         if hook_states and isinstance(loaded, dict) and isinstance(loaded.get("hooks"), dict):
-            self._load_hook_states(loaded["hooks"], path, warn_missing=False)
+            self._load_hook_states(loaded["hooks"], spec.path, warn_missing=False)
         dist.barrier()

@@ -54,7 +54,8 @@ def trained(tmp_path_factory) -> Path:
 def test_every_promised_output_file_exists(trained):
     for name in ("config.yaml", "log.txt", "scalars.jsonl", "metrics.jsonl", "results.csv",
                  "latest.pth", "best_coco_mAP.pth", "iter_80.pth", "iter_160.pth",
-                 "curves.png"):  # fmt: skip
+                 "curves.png", "val_pr_curve.png", "val_confusion_matrix.png",
+                 "val_confusion_matrix.json"):  # fmt: skip
         assert (trained / name).is_file(), name
     previews = sorted((trained / "previews").glob("*.png"))
     assert len(previews) >= 4
@@ -87,6 +88,8 @@ def test_test_command_on_the_checkpoint_alone(trained, tmp_path):
         assert name in res.stdout  # the per-class table
     results = json.loads(out.read_text())
     assert results["metrics"]["coco/AP50"] > 0.1
+    for name in ("test_pr_curve.png", "test_confusion_matrix.png"):  # beside the checkpoint
+        assert (trained / name).is_file(), name
 
 
 @pytest.mark.slow

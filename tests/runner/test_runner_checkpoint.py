@@ -87,7 +87,9 @@ def test_load_from_reports_missing_unexpected_and_mismatched_keys(tmp_path):
     assert report.missing == ["2.weight", "2.bias"]
     assert report.unexpected == []
     assert [m[0] for m in report.mismatched] == ["1.weight", "1.bias"]
-    assert any("shape mismatch" in line for line in report.lines())
+    assert any(
+        "1  " in line and "shape differs: [4, 3] -> [5, 3]" in line for line in report.lines()
+    )
 
 
 def test_checkpoint_holds_everything_and_loads_weights_only(tmp_path, toy_config, toy):

@@ -1,6 +1,9 @@
 """detplug-faster-rcnn: Faster R-CNN with FPN (RPN + RoIAlign box head), composed from the
 registry; ``detplug convert torchvision-faster-rcnn`` converts torchvision checkpoints."""
 
+from typing import Any
+
+import detplug_core
 from detplug_faster_rcnn import (  # noqa: F401  (registers the components)
     box_head,
     detector,
@@ -13,3 +16,11 @@ from detplug_faster_rcnn.registries import MODELS
 
 __version__ = "0.1.0"
 __all__ = ["MODELS", "detplug_cli_commands"]
+
+
+@detplug_core.hookimpl
+def detplug_pretrained_weights() -> dict[str, Any]:
+    """torchvision's published weights this plugin converts, by name."""
+    from detplug_faster_rcnn.pretrained import published_weights
+
+    return published_weights()

@@ -22,6 +22,10 @@ class FasterRCNN(nn.Module):
     ``roi_head`` get ``in_channels`` from the neck unless the config sets them.
     """
 
+    # Modules whose rows are indexed by class (load_from's class_map: by_name): background
+    # first, then one logit / four box deltas per class.
+    class_tensors = {"roi_head.cls_score": (1, 1), "roi_head.bbox_pred": (1, 4)}
+
     def __init__(
         self,
         backbone: dict,

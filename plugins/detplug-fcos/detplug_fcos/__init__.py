@@ -33,3 +33,11 @@ def detplug_cli_commands() -> list[Any]:
     from detplug_fcos.cli import convert_group
 
     return [convert_group]
+
+
+@detplug_core.hookimpl
+def detplug_pretrained_weights() -> dict[str, Any]:
+    """torchvision's published weights this plugin converts, by name."""
+    from detplug_fcos.pretrained import published_weights
+
+    return published_weights()

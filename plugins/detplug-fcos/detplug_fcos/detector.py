@@ -44,6 +44,9 @@ class FCOS(nn.Module):
             torchvision; 0.5 puts points at cell centres).
     """
 
+    # Modules whose rows are indexed by class (load_from's class_map: by_name): plain logits.
+    class_tensors = {"head.classification_head.cls_logits": (0, 1)}
+
     def __init__(
         self,
         backbone: Mapping[str, Any],

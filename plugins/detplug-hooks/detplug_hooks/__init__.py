@@ -1,8 +1,8 @@
 """detplug-hooks: optional training hooks, each enabled from a config's ``hooks:`` list.
 
 ``TensorBoardHook``, ``CSVLoggerHook``, ``EMAHook``, ``EarlyStoppingHook``,
-``CheckInvalidLossHook``, ``PredictionPreviewHook``, ``SpeedMonitorHook`` and
-``TrainingCurvesHook`` (registry scope
+``CheckInvalidLossHook``, ``PredictionPreviewHook``, ``SpeedMonitorHook``,
+``TrainingCurvesHook`` and ``EvalPlotsHook`` (registry scope
 ``hooks``; see docs/hooks.md and this package's README).
 
 Importing the package only registers the classes; torch loads with detplug's Runner anyway,
@@ -13,6 +13,7 @@ from detplug_hooks.csv_logger import CSVLoggerHook
 from detplug_hooks.curves import TrainingCurvesHook
 from detplug_hooks.early_stopping import EarlyStoppingHook, MonitorNotFoundError
 from detplug_hooks.ema import EMAHook
+from detplug_hooks.eval_plots import EvalPlotsHook
 from detplug_hooks.invalid_loss import CheckInvalidLossHook, InvalidLossError
 from detplug_hooks.preview import PredictionPreviewHook
 from detplug_hooks.registries import HOOKS
@@ -26,6 +27,7 @@ __all__ = [
     "CheckInvalidLossHook",
     "EMAHook",
     "EarlyStoppingHook",
+    "EvalPlotsHook",
     "InvalidLossError",
     "MonitorNotFoundError",
     "PredictionPreviewHook",

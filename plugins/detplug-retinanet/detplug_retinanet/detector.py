@@ -21,6 +21,9 @@ class RetinaNet(nn.Module):
     ``in_channels`` from the backbone and ``head`` from the neck unless the config sets them.
     """
 
+    # Modules whose rows are indexed by class (load_from's class_map: by_name): A * C logits.
+    class_tensors = {"head.cls_logits": (0, 1)}
+
     def __init__(
         self,
         backbone: dict,

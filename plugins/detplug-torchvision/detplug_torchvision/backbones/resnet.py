@@ -18,6 +18,7 @@ from detplug_torchvision.backbones._common import (
     set_norm_eval,
 )
 from detplug_torchvision.backbones._fused import FoldedConvBN, can_fold
+from detplug_torchvision.pretrained import fetch_state_dict
 from detplug_torchvision.registries import MODELS
 
 _ARCHS = {
@@ -53,6 +54,8 @@ class ResNet(nn.Module):
         norm: ``"FrozenBN"`` (``torchvision.ops.misc.FrozenBatchNorm2d``) or ``"BN"``.
         norm_eval: keep every BatchNorm in eval mode while training (``norm="BN"`` only).
         init: ``{checkpoint: PATH, prefix: ""}`` to load weights from a local file.
+        weights: torchvision's ImageNet weights by name, e.g. ``ResNet50_Weights.IMAGENET1K_V1``
+            (read from torchvision's cache, see :mod:`detplug_torchvision.pretrained`).
 
     Parameter names are torchvision's under ``body.`` (``body.layer1.0.conv1.weight``), so a
     torchvision ImageNet checkpoint loads with ``prefix: ""`` and a detection checkpoint
@@ -67,6 +70,7 @@ class ResNet(nn.Module):
         norm: str = "FrozenBN",
         norm_eval: bool = False,
         init: Mapping[str, Any] | None = None,
+        weights: str | None = None,
     ) -> None:
         super().__init__()
         if depth not in _ARCHS:
@@ -90,7 +94,11 @@ class ResNet(nn.Module):
                 f"layer{i}": name for i, name in zip(stages, self.out_names, strict=True)
             },
         )
+        if init is not None and weights is not None:
+            raise BuildError("ResNet: give init or weights, not both")
         init_from_checkpoint(self.body, init, "ResNet")
+        if weights is not None:
+            load_torchvision_weights(self.body, weights, depth)
         for module in self._frozen_modules():
             freeze(module)
         self._return_layers = dict(self.body.return_layers)
@@ -118,3 +126,23 @@ class ResNet(nn.Module):
             # Same result as self.body(x), with each frozen BN folded into its conv.
             return self._folder.forward(x, self.body, self._return_layers)
         return self.body(x)
+
+
+def supported_weights(depth: int) -> list[str]:
+    """torchvision's weights names for a ResNet of ``depth`` (``ResNet50_Weights.IMAGENET1K_V1``
+    and the other variants of that enum)."""
+    from torchvision.models import get_model_weights
+
+    enum = get_model_weights(f"resnet{depth}")
+    return [f"{enum.__name__}.{member.name}" for member in enum]
+
+
+def load_torchvision_weights(body: nn.Module, name: str, depth: int) -> None:
+    """Load torchvision's ImageNet weights ``name`` into ``body`` (its classifier is dropped)."""
+    state = fetch_state_dict(name, supported_weights(depth))
+    result = body.load_state_dict(state, strict=False)
+    if result.missing_keys:
+        raise BuildError(
+            f"ResNet.weights: {name} lacks {len(result.missing_keys)} of the backbone's keys, "
+            f"e.g. {result.missing_keys[0]}"
+        )

@@ -1,0 +1,1 @@
+"""Pictures drawn from a run's data and evaluations (matplotlib, Agg backend)."""

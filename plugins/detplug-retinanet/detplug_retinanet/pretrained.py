@@ -1,0 +1,36 @@
+"""torchvision's published RetinaNet weights by name
+(``load_from: RetinaNet_ResNet50_FPN_Weights.COCO_V1``), converted to detplug's RetinaNet with
+the 80 real COCO classes (as ``classes="coco80"`` does). The V2 variant is another
+architecture and is not offered."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+# torchvision weights whose architecture configs/retinanet/retinanet_r50_fpn_tv.yaml describes.
+SUPPORTED = ("RetinaNet_ResNet50_FPN_Weights.COCO_V1",)
+
+
+def load(name: str) -> dict[str, Any]:
+    """A detplug checkpoint dict (``model``, ``meta.classes``) from torchvision's weights."""
+    from detplug_torchvision.pretrained import fetch_state_dict, weights_enum
+
+    from detplug_core.errors import CheckpointError
+    from detplug_retinanet.convert import COCO80_IDS, convert_state_dict
+
+    state = fetch_state_dict(name, SUPPORTED)
+    try:
+        model = convert_state_dict(state, classes="coco80")
+    except KeyError as err:
+        raise CheckpointError(f"weights {name}: {err.args[0]}") from None
+    names = weights_enum(name, SUPPORTED).meta["categories"]  # type: ignore[attr-defined]
+    return {
+        "model": model,
+        "meta": {"classes": [names[i] for i in COCO80_IDS], "converted_from": name},
+    }
+
+
+def published_weights() -> dict[str, Callable[[], dict[str, Any]]]:
+    return {name: partial(load, name) for name in SUPPORTED}
