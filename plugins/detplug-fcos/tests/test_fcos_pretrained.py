@@ -49,13 +49,13 @@ def test_detector_weights_by_name_load_whole_and_by_class_name(torch_home, monke
     monkeypatch.setenv("DETPLUG_OFFLINE", "1")  # a download attempt would be an error
     loaded = read_source(NAME, _published())
     assert loaded["meta"]["classes"][:3] == ["person", "bicycle", "car"]
-    coco = build_from_config("fcos/fcos_r50_fpn_tv.yaml", num_classes=80)
+    coco = build_from_config("fcos_r50_fpn_tv.yaml", num_classes=80)
     report = load_weights(coco, NAME, loaded)
     assert report.clean and report.loaded == report.total
     tv_logits = tv_state[CLS]
     assert torch.equal(coco.state_dict()[CLS][0], tv_logits[1])  # person: torchvision slot 1
     # Fine-tuning on [car, person]: the rows of the two COCO classes are kept by name.
-    two = build_from_config("fcos/fcos_r50_fpn_tv.yaml", num_classes=2)
+    two = build_from_config("fcos_r50_fpn_tv.yaml", num_classes=2)
     report = load_weights(two, NAME, loaded, classes=["car", "person"], class_map="by_name")
     assert torch.equal(two.state_dict()[CLS][0], tv_logits[3])  # car: torchvision slot 3
     assert torch.equal(two.state_dict()[CLS][1], tv_logits[1])
