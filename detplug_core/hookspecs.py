@@ -27,31 +27,6 @@ PROJECT = "detplug"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
-RUNNER_STAGES = (
-    "before_run",
-    "after_run",
-    "before_train",
-    "after_train",
-    "before_train_epoch",
-    "after_train_epoch",
-    "before_train_iter",
-    "after_train_iter",
-    "before_val",
-    "after_val",
-    "before_val_epoch",
-    "after_val_epoch",
-    "before_val_iter",
-    "after_val_iter",
-    "before_test",
-    "after_test",
-    "before_test_epoch",
-    "after_test_epoch",
-    "before_test_iter",
-    "after_test_iter",
-    "before_save_checkpoint",
-    "after_load_checkpoint",
-)
-
 
 # --------------------------------------------------------------------------------------------
 # Plugin-level hooks
@@ -75,6 +50,8 @@ def detplug_adjust_config(config: dict) -> None:
 # --------------------------------------------------------------------------------------------
 # Runner stages. ``runner`` is the running :class:`detplug_core.Runner`; ``runner.epoch`` and
 # ``runner.iter`` count completed epochs and iterations (0-based for the one in progress).
+# The stages are the functions below in this order; RUNNER_STAGES, the Hook base class and
+# the dispatcher all derive from them (this module is the one list).
 # --------------------------------------------------------------------------------------------
 @hookspec
 def before_run(runner: Any) -> None:
@@ -103,7 +80,8 @@ def before_train_epoch(runner: Any) -> None:
 
 @hookspec
 def after_train_epoch(runner: Any) -> None:
-    """At the end of each training epoch, before validation and checkpointing of that epoch."""
+    """At the end of each training epoch; ``runner.epoch`` already counts it. The built-in
+    validation and checkpoint hooks run in this stage at their (lowest) priorities."""
 
 
 @hookspec
@@ -112,10 +90,22 @@ def before_train_iter(runner: Any, batch_idx: int, data_batch: Any) -> None:
 
 
 @hookspec
+def after_backward(runner: Any, batch_idx: int, data_batch: Any, outputs: dict) -> None:
+    """Where gradients exist: after ``backward()`` and, with ``amp: fp16``, after the
+    gradients were unscaled; before gradient clipping, the optimizer step and ``zero_grad``.
+    Read or change ``p.grad`` of ``runner.model``'s parameters here (e.g. a gradient-norm
+    monitor). ``outputs`` are the detached losses of this iteration. Implementing this stage
+    costs one Python call per iteration (and, with fp16, unscaling even without clipping)."""
+
+
+@hookspec
 def after_train_iter(runner: Any, batch_idx: int, data_batch: Any, outputs: dict) -> None:
-    """After the optimizer step. ``outputs`` maps each loss name (and ``loss``, their sum) to
-    a detached scalar tensor; ``float()`` it when needed (on a GPU that waits for the device,
-    which the runner itself does only every ``log_interval`` iterations)."""
+    """After the optimizer step and ``zero_grad``; ``runner.iter`` already counts this
+    iteration (it is the 1-based number of the iteration that just ended). ``outputs`` maps
+    each loss name (and ``loss``, their sum) to a detached scalar tensor; ``float()`` it when
+    needed (on a GPU that waits for the device, which the runner itself does only every
+    ``log_interval`` iterations). The built-in logging, validation and checkpoint hooks run
+    in this stage at their priorities (docs/hooks.md)."""
 
 
 @hookspec
@@ -186,3 +176,11 @@ def before_save_checkpoint(runner: Any, checkpoint: dict) -> None:
 @hookspec
 def after_load_checkpoint(runner: Any, checkpoint: dict) -> None:
     """After a checkpoint was loaded for resuming; hooks restore their own entries."""
+
+
+#: Every runner stage, in definition order (derived from the specifications above).
+RUNNER_STAGES: tuple[str, ...] = tuple(
+    name
+    for name, obj in list(globals().items())
+    if callable(obj) and hasattr(obj, f"{PROJECT}_spec") and not name.startswith("detplug_")
+)

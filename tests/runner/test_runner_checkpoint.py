@@ -116,7 +116,7 @@ def test_checkpoint_holds_everything_and_loads_weights_only(tmp_path, toy_config
     } <= set(ckpt)
     assert ckpt["epoch"] == 2 and ckpt["iter"] == 6 and ckpt["epoch_iter"] == 0
     assert set(ckpt["rng"]) >= {"python", "numpy", "torch"}
-    assert ckpt["hooks"] == {"hooks.0.ToyCounterHook": {"count": 6}}
+    assert ckpt["hooks"] == {"ToyCounterHook": {"count": 6}, "ValidationHook": {"pending": False}}
     assert ckpt["config"]["seed"] == 0 and ckpt["config"]["work_dir"] == str(tmp_path)
     assert ckpt["optimizer"]["param_groups"][0]["initial_lr"] == 0.05
     assert ckpt["best"]["metric"] == "toy/recall"

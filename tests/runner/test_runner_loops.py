@@ -46,7 +46,7 @@ class Probe(Hook):
         EVENTS.append(("before_run", runner.iter))
 
     def after_train_iter(self, runner) -> None:
-        if self.stop_at is not None and runner.iter + 1 == self.stop_at:
+        if self.stop_at is not None and runner.iter == self.stop_at:
             runner.stop_training = True
 
     def after_val_epoch(self, runner, metrics) -> None:

@@ -32,8 +32,8 @@ def work_path(runner: Any, path: str) -> Path:
 
 def iteration_done(runner: Any) -> int:
     """Inside ``after_train_iter``: the 1-based number of the iteration that just ended
-    (``runner.iter`` advances only after the stage has returned)."""
-    return int(runner.iter) + 1
+    (``runner.iter`` already counts it)."""
+    return int(runner.iter)
 
 
 def learning_rate(runner: Any) -> float | None:
