@@ -57,6 +57,13 @@ class DetplugGroup(click.Group):
                 traceback.print_exc()
             click.echo(f"error: {err}", err=True)
             ctx.exit(err.exit_code)
+        except KeyboardInterrupt:  # a second Ctrl-C (the first one is handled by the runner)
+            if ctx.obj and ctx.obj.get("debug"):
+                traceback.print_exc()
+            click.echo(
+                "error: interrupted (Ctrl-C); latest.pth is the last whole checkpoint", err=True
+            )
+            ctx.exit(130)
 
 
 def plugin_commands() -> dict[str, click.Command]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -57,7 +58,8 @@ class ConfigHook:
 class _Impl:
     fn: Callable[..., Any]
     argnames: tuple[str, ...] | None  # None: accepts every argument (**kwargs)
-    label: str
+    label: str  # for errors: "config hook EMAHook (hooks.1, priority 50, plugin ...)"
+    short: str  # for DETPLUG_TRACE_HOOKS: "hooks.1:EMAHook", "built-in:LoggerHook", "fcos"
 
 
 def _plugin_of(obj: Any) -> str:
@@ -130,7 +132,7 @@ def _plugin_impls(pm: Any, stage: str, load_rank: dict[str, int]) -> list[tuple[
         else:
             priority = PRIORITIES["NORMAL"]
         rank = load_rank.get(impl.plugin_name, len(load_rank))
-        out.append((priority, rank, _Impl(fn, tuple(impl.argnames), label)))
+        out.append((priority, rank, _Impl(fn, tuple(impl.argnames), label, impl.plugin_name)))
     return out
 
 
@@ -173,6 +175,9 @@ class HookDispatcher:
             for stage, items in ranked.items()
             if items
         }
+        traced = _traced_stages()
+        if traced is not None:
+            self.call = self._tracing(traced)  # type: ignore[method-assign]
 
     @staticmethod
     def _hook_impls(entry: ConfigHook) -> list[tuple[str, _Impl]]:
@@ -188,7 +193,8 @@ class HookDispatcher:
             if not callable(method) or getattr(cls, stage, None) is getattr(Hook, stage, None):
                 continue
             argnames = _method_args(method, stage, entry.where, cls.__name__)
-            impls.append((stage, _Impl(method, argnames, label)))
+            short = f"{entry.where}:{cls.__name__}"
+            impls.append((stage, _Impl(method, argnames, label, short)))
         return impls
 
     def has(self, stage: str) -> bool:
@@ -198,6 +204,17 @@ class HookDispatcher:
     def labels(self, stage: str) -> list[str]:
         """Who implements ``stage``, in calling order (for ``docs`` and debugging)."""
         return [impl.label for impl in self._stages.get(stage, ())]
+
+    def _tracing(self, traced: set[str]) -> Callable[..., None]:
+        call = self.call
+
+        def traced_call(stage: str, **kwargs: Any) -> None:
+            if stage in traced:
+                names = ", ".join(impl.short for impl in self._stages.get(stage, ())) or "(none)"
+                print(f"[detplug hook] {stage} -> {names}", file=sys.stderr)
+            call(stage, **kwargs)
+
+        return traced_call
 
     def call(self, stage: str, **kwargs: Any) -> None:
         """Call every implementation of ``stage`` in order; the first exception stops the
@@ -217,6 +234,20 @@ class HookDispatcher:
                     stage,
                     impl.label,
                 ) from err
+
+
+def _traced_stages() -> set[str] | None:
+    """``DETPLUG_TRACE_HOOKS``: None (off), every stage (``1``) or the listed ones."""
+    import os
+
+    from detplug_core.plugins.manager import TRACE_ENV
+
+    value = os.environ.get(TRACE_ENV, "").strip()
+    if not value or value.lower() in ("0", "false", "no", "off"):
+        return None
+    if value.lower() in ("1", "true", "all", "*"):
+        return set(RUNNER_STAGES)
+    return {name.strip() for name in value.split(",") if name.strip()}
 
 
 def state_names(entries: Iterable[ConfigHook]) -> dict[int, str]:

@@ -31,6 +31,7 @@ TOP_LEVEL_KEYS = (
     "clip_grad",
     "load_from",
     "resume",
+    "resume_allow_orphans",
     "required_plugins",
     "find_unused_parameters",
     "data_root",  # the classic variable dataset bases refer to as ${data_root}

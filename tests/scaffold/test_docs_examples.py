@@ -68,7 +68,7 @@ def test_config_hook_and_plugin_stage_in_a_real_run(load_example, tiny, tmp_path
         runner.train()
     records = [json.loads(x) for x in (work / "scalars.jsonl").read_text().splitlines()]
     assert all("spike/count" in r for r in records)
-    state = torch.load(work / "latest.pth", weights_only=True)["hooks"]["hooks.0.LossSpikeHook"]
+    state = torch.load(work / "latest.pth", weights_only=True)["hooks"]["LossSpikeHook"]
     assert isinstance(state["mean"], float) and isinstance(state["spikes"], int)
     rows = [json.loads(x) for x in (work / "my_plugin_metrics.jsonl").read_text().splitlines()]
     assert rows == [{"iter": 2, "tiny/images": 2.0}, {"iter": 4, "tiny/images": 2.0}]
