@@ -19,9 +19,12 @@ Implement a hook in a plugin module like this::
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
+
+if TYPE_CHECKING:
+    from detplug_core.runner.protocol import RunnerView
 
 PROJECT = "detplug"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -54,43 +57,43 @@ def detplug_adjust_config(config: dict) -> None:
 # the dispatcher all derive from them (this module is the one list).
 # --------------------------------------------------------------------------------------------
 @hookspec
-def before_run(runner: Any) -> None:
+def before_run(runner: RunnerView) -> None:
     """Once, after the runner is built (and resumed) and before any loop starts."""
 
 
 @hookspec
-def after_run(runner: Any) -> None:
+def after_run(runner: RunnerView) -> None:
     """Once, after every loop has ended, also when the run stops early."""
 
 
 @hookspec
-def before_train(runner: Any) -> None:
+def before_train(runner: RunnerView) -> None:
     """Before the first training iteration (after resuming, if any)."""
 
 
 @hookspec
-def after_train(runner: Any) -> None:
+def after_train(runner: RunnerView) -> None:
     """After the last training iteration."""
 
 
 @hookspec
-def before_train_epoch(runner: Any) -> None:
+def before_train_epoch(runner: RunnerView) -> None:
     """At the start of each training epoch (iteration-based runs: once per data pass)."""
 
 
 @hookspec
-def after_train_epoch(runner: Any) -> None:
+def after_train_epoch(runner: RunnerView) -> None:
     """At the end of each training epoch; ``runner.epoch`` already counts it. The built-in
     validation and checkpoint hooks run in this stage at their (lowest) priorities."""
 
 
 @hookspec
-def before_train_iter(runner: Any, batch_idx: int, data_batch: Any) -> None:
+def before_train_iter(runner: RunnerView, batch_idx: int, data_batch: Any) -> None:
     """Before the forward pass of one training iteration; ``data_batch`` is (images, targets)."""
 
 
 @hookspec
-def after_backward(runner: Any, batch_idx: int, data_batch: Any, outputs: dict) -> None:
+def after_backward(runner: RunnerView, batch_idx: int, data_batch: Any, outputs: dict) -> None:
     """Where gradients exist: after ``backward()`` and, with ``amp: fp16``, after the
     gradients were unscaled; before gradient clipping, the optimizer step and ``zero_grad``.
     Read or change ``p.grad`` of ``runner.model``'s parameters here (e.g. a gradient-norm
@@ -99,7 +102,7 @@ def after_backward(runner: Any, batch_idx: int, data_batch: Any, outputs: dict) 
 
 
 @hookspec
-def after_train_iter(runner: Any, batch_idx: int, data_batch: Any, outputs: dict) -> None:
+def after_train_iter(runner: RunnerView, batch_idx: int, data_batch: Any, outputs: dict) -> None:
     """After the optimizer step and ``zero_grad``; ``runner.iter`` already counts this
     iteration (it is the 1-based number of the iteration that just ended). ``outputs`` maps
     each loss name (and ``loss``, their sum) to a detached scalar tensor; ``float()`` it when
@@ -109,72 +112,72 @@ def after_train_iter(runner: Any, batch_idx: int, data_batch: Any, outputs: dict
 
 
 @hookspec
-def before_val(runner: Any) -> None:
+def before_val(runner: RunnerView) -> None:
     """Before a validation pass starts (each time validation runs)."""
 
 
 @hookspec
-def after_val(runner: Any) -> None:
+def after_val(runner: RunnerView) -> None:
     """After a validation pass and its metrics are logged."""
 
 
 @hookspec
-def before_val_epoch(runner: Any) -> None:
+def before_val_epoch(runner: RunnerView) -> None:
     """At the start of the validation loop over the val dataloader."""
 
 
 @hookspec
-def after_val_epoch(runner: Any, metrics: dict) -> None:
+def after_val_epoch(runner: RunnerView, metrics: dict) -> None:
     """After evaluation; ``metrics`` maps ``"<metric>/<key>"`` to a float."""
 
 
 @hookspec
-def before_val_iter(runner: Any, batch_idx: int, data_batch: Any) -> None:
+def before_val_iter(runner: RunnerView, batch_idx: int, data_batch: Any) -> None:
     """Before the model runs on one validation batch."""
 
 
 @hookspec
-def after_val_iter(runner: Any, batch_idx: int, data_batch: Any, outputs: list) -> None:
+def after_val_iter(runner: RunnerView, batch_idx: int, data_batch: Any, outputs: list) -> None:
     """After one validation batch; ``outputs`` are the predictions (list of dicts)."""
 
 
 @hookspec
-def before_test(runner: Any) -> None:
+def before_test(runner: RunnerView) -> None:
     """Before the test loop."""
 
 
 @hookspec
-def after_test(runner: Any) -> None:
+def after_test(runner: RunnerView) -> None:
     """After the test loop and its metrics."""
 
 
 @hookspec
-def before_test_epoch(runner: Any) -> None:
+def before_test_epoch(runner: RunnerView) -> None:
     """At the start of the test loop over the test dataloader."""
 
 
 @hookspec
-def after_test_epoch(runner: Any, metrics: dict) -> None:
+def after_test_epoch(runner: RunnerView, metrics: dict) -> None:
     """After test evaluation; ``metrics`` maps ``"<metric>/<key>"`` to a float."""
 
 
 @hookspec
-def before_test_iter(runner: Any, batch_idx: int, data_batch: Any) -> None:
+def before_test_iter(runner: RunnerView, batch_idx: int, data_batch: Any) -> None:
     """Before the model runs on one test batch."""
 
 
 @hookspec
-def after_test_iter(runner: Any, batch_idx: int, data_batch: Any, outputs: list) -> None:
+def after_test_iter(runner: RunnerView, batch_idx: int, data_batch: Any, outputs: list) -> None:
     """After one test batch; ``outputs`` are the predictions (list of dicts)."""
 
 
 @hookspec
-def before_save_checkpoint(runner: Any, checkpoint: dict) -> None:
+def before_save_checkpoint(runner: RunnerView, checkpoint: dict) -> None:
     """Before a checkpoint dict is written; hooks may add entries (tensors, plain types)."""
 
 
 @hookspec
-def after_load_checkpoint(runner: Any, checkpoint: dict) -> None:
+def after_load_checkpoint(runner: RunnerView, checkpoint: dict) -> None:
     """After a checkpoint was loaded for resuming; hooks restore their own entries."""
 
 

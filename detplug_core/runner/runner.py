@@ -35,6 +35,7 @@ from detplug_core.runner.progress import Progress
 from detplug_core.runner.rng import seed_everything, set_deterministic
 from detplug_core.runner.settings import (
     CheckpointSettings,
+    RunSettings,
     TrainSettings,
     resolve_work_dir,
     unknown_top_level_keys,
@@ -58,10 +59,11 @@ class Runner(RunnerStateMixin):
         self.pm.hook.detplug_adjust_config(config=cfg)
         info = dist.env_info()
         self.rank, self.world_size = info.rank, info.world_size
-        self.device = dist.resolve_device(cfg.get("device"), info)
+        self.settings = settings = RunSettings.from_config(cfg)
+        self.device = dist.resolve_device(settings.device, info)
         dist.init_distributed(info, self.device)
-        self.seed = self._resolve_seed(cfg.get("seed", 0))
-        set_deterministic(bool(cfg.get("deterministic", False)))
+        self.seed = self._resolve_seed(settings.seed)
+        set_deterministic(settings.deterministic)
         seed_everything(self.seed)
         self.work_dir = resolve_work_dir(cfg, getattr(cfg, "filename", None))
         if "model" not in cfg:
@@ -84,7 +86,7 @@ class Runner(RunnerStateMixin):
         self.model: torch.nn.Module = MODELS.build(cfg["model"], path="model").to(self.device)
         self.wrapped_model: torch.nn.Module = self.model
         self.hooks = HookDispatcher(self.pm, with_builtin_hooks(build_hooks(cfg.get("hooks"))))
-        self.autocast = make_autocast(cfg.get("amp"), self.device)
+        self.autocast = make_autocast(self.settings.amp, self.device)
         self.progress = Progress()
         self.stop_training = False
         self.signal_received = 0
@@ -212,7 +214,7 @@ class Runner(RunnerStateMixin):
             self.wrapped_model = DistributedDataParallel(
                 self.model,
                 device_ids=[self.device.index] if self.device.type == "cuda" else None,
-                find_unused_parameters=bool(cfg.get("find_unused_parameters", False)),
+                find_unused_parameters=self.settings.find_unused_parameters,
             )
         on_gradients = None
         if self.hooks.has("after_backward"):
@@ -221,8 +223,8 @@ class Runner(RunnerStateMixin):
             self.wrapped_model,
             self.optimizer,
             self.device,
-            cfg.get("amp"),
-            cfg.get("clip_grad"),
+            self.settings.amp,
+            self.settings.clip_grad,
             on_gradients=on_gradients,
         )
         self.checkpoint_files = CheckpointFiles(self.work_dir, self.checkpoint_settings.keep_last)
@@ -251,12 +253,12 @@ class Runner(RunnerStateMixin):
         ``after_train_epoch``; a stop request or a signal ends it after any iteration;
         ``after_train``. Logging, validation, checkpoints and the lr are built-in hooks."""
         self._setup_training()
-        resume = self.cfg.get("resume")
+        resume, load_from = self.settings.resume, self.settings.load_from
         path = self.find_resume_checkpoint(resume) if resume else None
         if path is not None:
             self.resume(path)
-        elif self.cfg.get("load_from"):
-            self.load_weights(self.cfg["load_from"])
+        elif load_from:
+            self.load_weights(load_from)
         hooks, p = self.hooks, self.progress
         with SignalGuard(self._on_signal):
             try:
@@ -323,8 +325,8 @@ class Runner(RunnerStateMixin):
         built = self._loader(key, train=False)
         self.test_dataloader = built.loader
         self.test_metrics, prefixes = self._metrics_for(built.dataset, key)
-        if not self._weights_loaded and self.cfg.get("load_from"):
-            self.load_weights(self.cfg["load_from"], hook_states=True)
+        if not self._weights_loaded and self.settings.load_from:
+            self.load_weights(self.settings.load_from, hook_states=True)
         elif not self._weights_loaded and self.train_step is None:
             self.logger.warning("test: no load_from/checkpoint given; evaluating initial weights")
         self.test_metric_prefixes = prefixes

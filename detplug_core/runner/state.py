@@ -147,7 +147,7 @@ class RunnerStateMixin:
             ckpt.get("hooks") or {},
             path,
             resuming=True,
-            allow_orphans=bool(self.cfg.get("resume_allow_orphans", False)),
+            allow_orphans=self.settings.resume_allow_orphans,
         )
         self.log.truncate_after(p.iter)
         self._warn_config_changes(ckpt.get("config") or {}, path)
