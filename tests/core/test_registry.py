@@ -169,3 +169,17 @@ def test_value_error_raised_by_a_component_gets_the_key_path(tree):
     with pytest.raises(BuildError) as err:
         root.build({"type": "Stopper", "rule": "bigger"}, path="hooks.2")
     assert str(err.value) == "hooks.2: Stopper.rule: must be greater or less, got 'bigger'"
+
+
+def test_a_null_config_value_takes_the_default_arg(tree):
+    """``in_channels: null`` (docs/models.md) means "let the parent fill it in"."""
+    root, *_ = tree
+
+    @root.register()
+    class Neck:
+        def __init__(self, in_channels, out_channels=8):
+            self.in_channels, self.out_channels = in_channels, out_channels
+
+    neck = root.build({"type": "Neck", "in_channels": None}, in_channels=[4, 8])
+    assert neck.in_channels == [4, 8]
+    assert root.build({"type": "Neck", "in_channels": None}).in_channels is None
