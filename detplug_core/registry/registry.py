@@ -130,6 +130,11 @@ class Registry:
         for reg in self.root.walk():
             if reg.scope == scope:
                 return reg
+        from detplug_core.plugins.state import blocked_plugins, blocked_text
+
+        for record in blocked_plugins():
+            if scope in (record.name, record.package):
+                raise NotFoundError(f"unknown scope '{scope}': {blocked_text(record)}")
         known = ", ".join(sorted(r.scope for r in self.root.walk()))
         raise NotFoundError(
             f"unknown scope '{scope}' in the {self.root.name} registry; known scopes: {known}"
@@ -214,7 +219,7 @@ class Registry:
         raise NotFoundError(self._not_found_message(key, f"the {self.root.name} registry"))
 
     def _not_found_message(self, name: str, where: str) -> str:
-        from detplug_core.plugins.catalog import install_hint
+        from detplug_core.plugins.catalog import blocked_providers_hint, install_hint
         from detplug_core.plugins.state import failed_plugins
 
         for record in failed_plugins():
@@ -229,7 +234,8 @@ class Registry:
         close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
         msg = f"'{name}' is not registered in {where}"
         msg += "; did you mean " + " or ".join(f"'{c}'" for c in close) + "?" if close else "."
-        return msg + install_hint(name) + self._failed_plugins_hint()
+        hint = install_hint(name) + blocked_providers_hint(name)
+        return msg + hint + self._failed_plugins_hint()
 
     def _failed_plugins_hint(self) -> str:
         from detplug_core.plugins.state import failed_plugins
