@@ -70,6 +70,7 @@ class Runner(RunnerStateMixin):
             raise ConfigError("model: missing (the detector config, with 'type')")
         self.log = RunLog(self.work_dir, self.rank, self.world_size)
         self.logger = self.log.logger
+        self._warn_failed_plugins()
         try:
             self._build(cfg)
         except BaseException:
@@ -117,6 +118,19 @@ class Runner(RunnerStateMixin):
             self.seed,
             self.work_dir,
         )
+
+    def _warn_failed_plugins(self) -> None:
+        from detplug_core.plugins.state import failed_plugins
+
+        for record in failed_plugins():
+            self.logger.warning(
+                "plugin '%s' (%s %s) failed to load, its components are unavailable: %s "
+                "(detplug plugins shows the details)",
+                record.name,
+                record.distribution,
+                record.version,
+                record.error,
+            )
 
     # -- the position (owned by the loop; read-only for hooks) ----------------------------
     @property

@@ -237,3 +237,21 @@ def test_a_second_ctrl_c_during_the_interrupt_save_exits_130(detplug_plugin, tmp
     assert result.exit_code == 130
     assert "Aborted!" not in result.output
     assert "interrupted (Ctrl-C)" in result.output
+
+
+def test_a_run_says_which_installed_plugin_failed_to_load(tmp_path, toy_config, toy):
+    from detplug_core.plugins.state import PluginRecord, records, set_records
+
+    before = records()
+    broken = PluginRecord("broken", "detplug-broken", "0.0.9", "detplug_broken")
+    broken.status, broken.error = "failed", "ImportError: No module named 'missing_dep'"
+    set_records([*before, broken])
+    try:
+        with Runner(_iter_config(toy_config, tmp_path, val_dataloader=None)):
+            pass
+    finally:
+        set_records(before)
+    assert (
+        "plugin 'broken' (detplug-broken 0.0.9) failed to load, its components are "
+        "unavailable: ImportError: No module named 'missing_dep'"
+    ) in (tmp_path / "log.txt").read_text()
