@@ -65,8 +65,11 @@ def test_plus_adds_keys_creating_mappings():
 
 
 def test_plus_on_an_existing_key_or_index_is_an_error():
-    with pytest.raises(ConfigError, match=r"'\+optimizer.lr' .* adds a key, but 'optimizer.lr' "
-                       r"exists \(a float \(0.01\)\); write optimizer.lr=\.\.\. to replace it"):
+    with pytest.raises(
+        ConfigError,
+        match=r"'\+optimizer.lr' .* adds a key, but 'optimizer.lr' "
+        r"exists \(a float \(0.01\)\); write optimizer.lr=\.\.\. to replace it",
+    ):
         apply_overrides(_cfg(), ["+optimizer.lr=5"])
     with pytest.raises(ConfigError, match=r"'hooks.0' exists .* or hooks\+=\.\.\. to append"):
         apply_overrides(_cfg(), ["+hooks.0={type: E}"])

@@ -225,6 +225,16 @@ def test_lookup_from_a_blocked_plugin_says_it_is_blocked(site, tmp_path):
     assert "Blocked plugins, one of which may provide it: 'demo' (detplug-demo)" in out
 
 
+def test_plugins_warns_about_names_two_plugins_register(site):
+    res = run(site, "plugins")
+    assert res.returncode == 0, res.stderr
+    assert (
+        "warning: models: 'DemoBackbone' is registered by several plugins "
+        "(demo.DemoBackbone (detplug-demo), demo_twin.DemoBackbone (detplug-demo-twin)); a bare "
+        "'DemoBackbone' is ambiguous, write the scope (e.g. demo.DemoBackbone)"
+    ) in res.stderr
+
+
 def test_plugin_adds_a_cli_command(site):
     res = run(site, "demo-hello", "bob")
     assert res.returncode == 0, res.stderr

@@ -183,3 +183,23 @@ def test_a_null_config_value_takes_the_default_arg(tree):
     neck = root.build({"type": "Neck", "in_channels": None}, in_channels=[4, 8])
     assert neck.in_channels == [4, 8]
     assert root.build({"type": "Neck", "in_channels": None}).in_channels is None
+
+
+def test_plugins_command_warns_about_shadowed_and_colliding_names(tree):
+    from detplug_core.cli.plugins_cmd import name_conflicts
+
+    root, a, b, _ = tree
+
+    class Net:  # defined in this test module: "distribution" tests.core...
+        pass
+
+    Net.__module__ = "pkg_one.models"
+    Other = type("Net", (), {"__module__": "pkg_two.models"})
+    Root = type("Net", (), {"__module__": "pkg_three.models"})
+    a.register("Net", obj=Net)
+    b.register("Net", obj=Other)
+    (collide,) = name_conflicts({"models": root})
+    assert "'Net' is registered by several plugins (a.Net (pkg_one), b.Net (pkg_two))" in collide
+    root.register("Net", obj=Root)
+    (shadow,) = name_conflicts({"models": root})
+    assert "'Net' registered in the root registry by pkg_three shadows the others" in shadow
