@@ -62,15 +62,15 @@ class _Impl:
     short: str  # for DETPLUG_TRACE_HOOKS: "hooks.1:EMAHook", "built-in:LoggerHook", "fcos"
 
 
-def _plugin_of(obj: Any) -> str:
-    """``plugin <distribution> <version>`` of the plugin whose package defines ``obj``."""
-    from detplug_core.plugins.state import record_for_package
+def _plugin_of(cls: type) -> str:
+    """``plugin <distribution> <version>`` that registered ``cls`` (recorded at
+    registration), else its module."""
+    from detplug_core.registry.registry import provenance_of
 
-    package = (getattr(obj, "__module__", "") or "").split(".")[0]
-    record = record_for_package(package)
-    if record is not None:
-        return f"plugin {record.distribution} {record.version}"
-    return f"module {getattr(obj, '__module__', '?')}"
+    origin = provenance_of(cls)
+    if origin is not None:
+        return f"plugin {origin}"
+    return f"module {getattr(cls, '__module__', '?')}"
 
 
 def _spec_args(stage: str) -> tuple[str, ...]:
