@@ -19,6 +19,7 @@ CheckpointHook     100       after ValidationHook: interval checkpoints, best fi
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -187,11 +188,12 @@ class ValidationHook(Hook):
         if built is None:
             return None
         self.pending = True
+        start = time.perf_counter()
         metrics = EvalLoop(runner, built, runner.metrics, runner.metric_prefixes, "val").run()
         if metrics is None:  # a signal: the interrupt checkpoint keeps it pending
             return None
         self.pending = False
-        return record_eval(runner, "val", metrics)
+        return record_eval(runner, "val", metrics, time.perf_counter() - start)
 
     def state_dict(self) -> dict:
         return {"pending": self.pending}

@@ -28,12 +28,15 @@ class EvalResult:
     epoch: int
     iter: int
     metrics: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0  # wall time of the pass, its metrics and its hooks
 
 
-def record_eval(runner: Runner, mode: str, metrics: dict[str, float]) -> EvalResult:
-    """Log an evaluation (console, metrics.jsonl, results.csv) and remember it on the runner
-    (``last_eval``, ``metric_keys``; ``last_metrics`` for val)."""
-    result = EvalResult(mode, runner.epoch, runner.iter, dict(metrics))
+def record_eval(
+    runner: Runner, mode: str, metrics: dict[str, float], seconds: float = 0.0
+) -> EvalResult:
+    """Log an evaluation (console, metrics.jsonl with ``eval_time``, results.csv) and
+    remember it on the runner (``last_eval``, ``metric_keys``; ``last_metrics`` for val)."""
+    result = EvalResult(mode, runner.epoch, runner.iter, dict(metrics), seconds)
     runner.message.update(metrics)
     runner.metric_keys.update(metrics)
     runner.last_eval = result
@@ -46,6 +49,7 @@ def record_eval(runner: Runner, mode: str, metrics: dict[str, float]) -> EvalRes
     else:
         head = f"Iter(val) [{runner.iter}]"
     record = {"mode": mode, "epoch": runner.epoch, "iter": runner.iter, **metrics}
+    record["eval_time"] = round(seconds, 3)
     runner.log.eval_record(head, metrics, record)
     return result
 

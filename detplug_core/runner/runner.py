@@ -278,6 +278,7 @@ class Runner(RunnerStateMixin):
             try:
                 self._start_run()
                 hooks.call("before_train", runner=self)
+                self.logger.info("training from iteration %d to %d", p.iter, p.max_iters)
                 while not (p.finished or self.stop_training or self.signal_received):
                     self._train_epoch()
                 if self.signal_received:
@@ -324,10 +325,11 @@ class Runner(RunnerStateMixin):
             if not (self.cfg.get("val_dataloader") and self.cfg.get("metrics")):
                 raise ConfigError("val_dataloader/metrics: both are needed to validate")
             self._build_val()
+        start = time.perf_counter()
         metrics = EvalLoop(self, self.val_data, self.metrics, self.metric_prefixes, "val").run()
         if metrics is None:
             return {}
-        record_eval(self, "val", metrics)
+        record_eval(self, "val", metrics, time.perf_counter() - start)
         return metrics
 
     def test(self) -> dict[str, float]:
@@ -346,8 +348,9 @@ class Runner(RunnerStateMixin):
         self.test_metric_prefixes = prefixes
         started_here = not self._run_started
         self._start_run()
+        start = time.perf_counter()
         metrics = EvalLoop(self, built, self.test_metrics, prefixes, "test").run() or {}
-        record_eval(self, "test", metrics)
+        record_eval(self, "test", metrics, time.perf_counter() - start)
         if started_here:
             self._end_run()
         return metrics

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -103,8 +104,9 @@ class RunnerStateMixin:
         self.last_saved_iter = state["iter"]
         if self.rank != 0:
             return None
+        start = time.perf_counter()
         path = self.checkpoint_files.save(state, name)
-        self.logger.info("saved checkpoint %s", path)
+        self.logger.info("saved checkpoint %s (%.2f s)", path, time.perf_counter() - start)
         return path
 
     # -- resume / load_from ----------------------------------------------------------------

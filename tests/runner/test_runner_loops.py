@@ -116,6 +116,7 @@ def test_epoch_based_run_logs_evaluates_and_checkpoints(tmp_path, toy_config, to
     } == set(records[0])
     evals = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [(e["epoch"], e["iter"]) for e in evals] == [(1, 3), (2, 6)]
+    assert all(e["eval_time"] > 0 for e in evals)  # seconds of each evaluation
     rows = list(csv.DictReader((tmp_path / "results.csv").open()))
     assert [r["epoch"] for r in rows] == ["1", "2"] and "toy/recall" in rows[0]
     assert sorted(p.name for p in tmp_path.glob("*.pth")) == [
