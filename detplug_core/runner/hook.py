@@ -13,8 +13,8 @@ A hook is a small object that overrides some runner stages (the names of
             if runner.iter % 100 == 0:
                 runner.logger.info("loss %.4f", float(outputs["loss"]))
 
-Only the stages a subclass overrides are registered with pluggy, so an unused stage costs
-nothing. ``priority`` (an int 0..100 or a name of :data:`PRIORITIES`) orders hooks: lower runs
+Only the stages a subclass overrides are called (the dispatcher lists them once), so an
+unused stage costs nothing. ``priority`` (an int 0..100 or a name of :data:`PRIORITIES`) orders hooks: lower runs
 first; a config entry's ``priority:`` key overrides the class attribute.
 """
 
