@@ -6,13 +6,20 @@ With ``--reference``, the same run is repeated with torchvision's own FCOS (ResN
 same batch size, iterations, optimizer and lr schedule, evaluated by the same COCOeval;
 then both are printed with the ratios.
 
-"training" is the training loop: for detplug from the run's first log line to its last
-iteration's (so the evaluation and checkpoints in between count, the process start and the
-final evaluation do not); for the reference, its loop. "wall" is everything: for detplug
+"training" is the training loop without its evaluations: for detplug from the run's
+"training from iteration" line (everything is built, the loop starts) to its last
+iteration's line, minus the seconds of the evaluations in between (their
+``eval_time`` in metrics.jsonl: the pass, the metric and the hooks that run with it, such as
+the curves and previews); checkpoint writes count. For the reference, its loop, which
+evaluates at the same iterations (``train.val_interval``) and likewise excludes those
+seconds, so both sides do the same number of evaluations. "wall" is everything: for detplug
 the whole `detplug train` process, for the reference the dataset, model, loop and
 evaluation in this (already started) process.
 
-Run:  python benchmarks/main_job.py [--reference] [--work-dir work_dirs/bench_main_job]
+With ``--pairs N`` the two runs alternate N times (machine speed drifts over a quarter of
+an hour) and the median of the N training ratios is printed.
+
+Run:  python benchmarks/main_job.py [--reference] [--pairs 3] [--work-dir work_dirs/bench_main_job]
 """
 
 from __future__ import annotations
@@ -43,24 +50,28 @@ def run_detplug(work_dir: Path, overrides: list[str]) -> dict:
     )  # fmt: skip
     wall = time.perf_counter() - start
     evals = [json.loads(x) for x in (work_dir / "metrics.jsonl").read_text().splitlines()]
+    last_iter = max(e["iter"] for e in evals)
+    eval_s = sum(e.get("eval_time", 0.0) for e in evals if e["iter"] < last_iter)
     return {
         "wall_s": wall,
-        "train_s": training_span(work_dir / "log.txt"),
+        "train_s": training_span(work_dir / "log.txt") - eval_s,
+        "eval_s": eval_s,
         "mAP": evals[-1]["coco/mAP"],
         "AP50": evals[-1]["coco/AP50"],
     }
 
 
 def training_span(log: Path) -> float:
-    """Seconds from the run's first log line to its last training iteration's line: the
-    training loop with its in-between evaluations and checkpoints, without the process
-    start (imports, plugin loading) and without the final evaluation."""
+    """Seconds from the run's "training from iteration" line (the loop starts; building the
+    model, data and optimizer is done) to its last training iteration's line: the loop with
+    its in-between evaluations and checkpoints, without the final evaluation."""
     stamps = []
     for line in log.read_text().splitlines():
         stamp = datetime.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
         stamps.append((stamp, line))
+    first = [stamp for stamp, line in stamps if "training from iteration" in line]
     last = [stamp for stamp, line in stamps if re.search(r"Iter \[(\d+)/\1\]", line)]
-    return (last[-1] - stamps[0][0]).total_seconds()
+    return (last[-1] - (first or [stamps[0][0]])[0]).total_seconds()
 
 
 def run_reference(cfg: dict) -> dict:
@@ -124,9 +135,23 @@ def run_reference(cfg: dict) -> dict:
     loader = torch.utils.data.DataLoader(
         train_set, batch_size=train_cfg["batch_size"], shuffle=True,
         num_workers=train_cfg["num_workers"], collate_fn=detection_collate,
-        persistent_workers=True,
+        persistent_workers=train_cfg["num_workers"] > 0,
     )  # fmt: skip
-    it = 0
+    val_interval = cfg["train"].get("val_interval") or max_iters
+    val_loader = torch.utils.data.DataLoader(
+        val_set, batch_size=val_cfg["batch_size"], collate_fn=detection_collate
+    )
+
+    def evaluate() -> dict:
+        model.eval()
+        metric = CocoMetric(classes=val_set.classes)
+        with torch.inference_mode():
+            for images, targets in val_loader:
+                metric.update(model(list(images)), targets)
+        model.train()
+        return metric.compute()
+
+    it, eval_s = 0, 0.0
     model.train()
     loop_start = time.perf_counter()
     while it < max_iters:
@@ -142,43 +167,55 @@ def run_reference(cfg: dict) -> dict:
             it += 1
             if it == max_iters:
                 break
-    train_s = time.perf_counter() - loop_start
-    model.eval()
-    metric = CocoMetric(classes=val_set.classes)
-    val_loader = torch.utils.data.DataLoader(
-        val_set, batch_size=val_cfg["batch_size"], collate_fn=detection_collate
-    )
-    with torch.inference_mode():
-        for images, targets in val_loader:
-            metric.update(model(list(images)), targets)
-    result = metric.compute()
+            if it % val_interval == 0:  # the same mid-run evaluations as detplug's
+                t = time.perf_counter()
+                evaluate()
+                eval_s += time.perf_counter() - t
+    train_s = time.perf_counter() - loop_start - eval_s
+    result = evaluate()
     wall = time.perf_counter() - start
-    return {"wall_s": wall, "train_s": train_s, "mAP": result["mAP"], "AP50": result["AP50"]}
+    return {
+        "wall_s": wall,
+        "train_s": train_s,
+        "eval_s": eval_s,
+        "mAP": result["mAP"],
+        "AP50": result["AP50"],
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work-dir", default=str(ROOT / "work_dirs" / "bench_main_job"))
     parser.add_argument("--reference", action="store_true", help="also run torchvision's FCOS")
+    parser.add_argument("--pairs", type=int, default=1, help="alternated runs of both sides")
     parser.add_argument("overrides", nargs="*", help="config overrides for both runs")
     args = parser.parse_args()
-    ours = run_detplug(Path(args.work_dir), args.overrides)
-    report("detplug", ours)
-    if args.reference:
+    ratios = []
+    for pair in range(args.pairs):
+        ours = run_detplug(Path(args.work_dir), args.overrides)
+        report(f"detplug #{pair + 1}", ours)
+        if not args.reference:
+            continue
         from detplug_core.config import load_config
 
         ref = run_reference(load_config(CONFIG, args.overrides))
-        report("torchvision", ref)
+        report(f"torchvision #{pair + 1}", ref)
+        ratios.append(ours["train_s"] / ref["train_s"])
         print(
-            f"ratio detplug/torchvision: training {ours['train_s'] / ref['train_s']:.3f}, "
+            f"ratio detplug/torchvision: training {ratios[-1]:.3f}, "
             f"wall {ours['wall_s'] / ref['wall_s']:.3f}, "
             f"mAP {ours['mAP'] / max(ref['mAP'], 1e-9):.3f}"
         )
+    if ratios:
+        import statistics
+
+        print(f"median training ratio over {len(ratios)} pair(s): {statistics.median(ratios):.3f}")
 
 
 def report(name: str, result: dict) -> None:
     print(
-        f"{name:12s} training {result['train_s']:.1f} s  wall {result['wall_s']:.1f} s  "
+        f"{name:15s} training {result['train_s']:.1f} s  (evaluation {result['eval_s']:.1f} s "
+        f"excluded)  wall {result['wall_s']:.1f} s  "
         f"mAP {result['mAP']:.4f}  AP50 {result['AP50']:.4f}"
     )
 

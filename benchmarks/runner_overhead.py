@@ -166,7 +166,8 @@ def runner_loop(iters: int, model_cls: type = Detector, data_cls: type = Images)
         }
         with Runner(cfg) as runner:
             runner.train()
-            return runner.hooks.hooks[0].elapsed / iters
+            watch = next(h for h in runner.hooks.hooks if isinstance(h, Stopwatch))
+            return watch.elapsed / iters
 
 
 def main() -> None:

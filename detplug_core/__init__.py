@@ -37,6 +37,7 @@ __all__ = [
     "Hook",
     "Registry",
     "Runner",
+    "RunnerView",
     "hookimpl",
     "__version__",
 ]
@@ -45,6 +46,7 @@ _LAZY = {
     "Config": "detplug_core.config",
     "Runner": "detplug_core.runner",
     "Hook": "detplug_core.runner.hook",
+    "RunnerView": "detplug_core.runner.protocol",
     "hookimpl": "detplug_core.hookspecs",
 }
 

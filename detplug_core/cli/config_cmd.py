@@ -9,15 +9,18 @@ import click
 @click.argument("config_file", type=click.Path(dir_okay=False))
 @click.argument("overrides", nargs=-1)
 def config(config_file: str, overrides: tuple[str, ...]) -> None:
-    """Print CONFIG_FILE after _base_ merging, OVERRIDES (a.b=value) and ${...} references.
+    """Print CONFIG_FILE after _base_ merging, OVERRIDES (a.b=value), ${...} references and
+    the plugins' detplug_adjust_config: the config a run of it would use.
 
     CONFIG_FILE is a path or a packaged config, SCOPE::path (e.g. fcos::fcos_r18_fpn_shapes.yaml;
     'detplug configs' lists them). The output starts with comments naming every file merged,
     in merge order.
     """
     from detplug_core.config import load_config
+    from detplug_core.plugins import make_plugin_manager
 
     cfg = load_config(config_file, overrides)
+    make_plugin_manager().hook.detplug_adjust_config(config=cfg)
     click.echo(merged_files_comment(cfg.files), nl=False)
     click.echo(cfg.dump(), nl=False)
 

@@ -57,6 +57,23 @@ class DetplugGroup(click.Group):
                 traceback.print_exc()
             click.echo(f"error: {err}", err=True)
             ctx.exit(err.exit_code)
+        except click.NoSuchOption as err:
+            if err.option_name != "-p":
+                raise
+            command = err.ctx.info_name if err.ctx is not None else "COMMAND"
+            click.echo(
+                f"error: -p is an option of detplug itself and goes before the command: "
+                f"detplug -p no:NAME {command} ...",
+                err=True,
+            )
+            ctx.exit(2)
+        except KeyboardInterrupt:  # a second Ctrl-C (the first one is handled by the runner)
+            if ctx.obj and ctx.obj.get("debug"):
+                traceback.print_exc()
+            click.echo(
+                "error: interrupted (Ctrl-C); latest.pth is the last whole checkpoint", err=True
+            )
+            ctx.exit(130)
 
 
 def plugin_commands() -> dict[str, click.Command]:

@@ -37,6 +37,37 @@ def plugin_report() -> list[dict]:
     return rows
 
 
+def name_conflicts(roots: dict | None = None) -> list[str]:
+    """Warnings for bare names that several distributions register in one registry tree:
+    one registered in the root registry *shadows* the others (a bare name found from the root
+    takes it silently); otherwise the bare name *collides* (ambiguous: configs must write
+    the scope). Either way a config that names them by scope is unaffected."""
+    from detplug_core.registry.roots import ROOT_REGISTRIES
+
+    warnings = []
+    for kind, root in (roots or ROOT_REGISTRIES).items():
+        by_name: dict[str, list] = {}
+        for entry in root.entries():
+            by_name.setdefault(entry.name, []).append(entry)
+        for name, entries in sorted(by_name.items()):
+            if len({e.distribution for e in entries}) < 2:
+                continue
+            listed = ", ".join(f"{e.qualified_name} ({e.distribution})" for e in entries)
+            top = [e for e in entries if e.registry is root]
+            if top:
+                warnings.append(
+                    f"{kind}: '{name}' registered in the root registry by {top[0].distribution} "
+                    f"shadows the others ({listed}); configs that mean another one must write "
+                    "its scope"
+                )
+            else:
+                warnings.append(
+                    f"{kind}: '{name}' is registered by several plugins ({listed}); a bare "
+                    f"'{name}' is ambiguous, write the scope (e.g. {entries[0].qualified_name})"
+                )
+    return warnings
+
+
 def _command_names(commands: list) -> list[str]:
     names = []
     for command in commands:
@@ -55,6 +86,8 @@ def plugins(as_json: bool) -> None:
     rows = plugin_report()
     if as_json:
         click.echo(json.dumps(rows, indent=2))
+        for warning in name_conflicts():
+            click.echo(f"warning: {warning}", err=True)
         return
     if not rows:
         click.echo("no detplug plugins installed (entry-point group 'detplug.plugins')")
@@ -70,3 +103,5 @@ def plugins(as_json: bool) -> None:
             click.echo(f"    hooks: {', '.join(row['hooks'])}")
         if row["commands"]:
             click.echo(f"    commands: {', '.join(row['commands'])}")
+    for warning in name_conflicts():
+        click.echo(f"warning: {warning}", err=True)

@@ -15,7 +15,6 @@ def registry(kind: str | None, pattern: str | None, as_json: bool) -> None:
     """List registered components. KIND is a registry (models, datasets, transforms,
     samplers, metrics, hooks, optimizers, schedulers); PATTERN filters names ("ResNet*")."""
     from detplug_core.errors import DetplugError
-    from detplug_core.plugins.state import record_for_package
     from detplug_core.registry.roots import ROOT_REGISTRIES
 
     if kind is not None and kind not in ROOT_REGISTRIES:
@@ -26,14 +25,13 @@ def registry(kind: str | None, pattern: str | None, as_json: bool) -> None:
     rows = []
     for name in kinds:
         for entry in ROOT_REGISTRIES[name].entries(pattern):
-            record = record_for_package(entry.plugin)
             rows.append(
                 {
                     "registry": name,
                     "name": entry.name,
                     "scope": entry.scope,
                     "qualified_name": entry.qualified_name,
-                    "plugin": record.distribution if record else entry.plugin,
+                    "plugin": entry.distribution,
                 }
             )
     if as_json:

@@ -2,7 +2,8 @@
 
 Options override config keys: ``--work-dir`` (work_dir), ``--resume [auto|PATH]`` (resume;
 alone it means ``auto``: continue from ``work_dir/latest.pth`` if there is one),
-``--load-from`` (load_from), ``--device``, ``--amp``, ``--seed``, ``--deterministic``.
+``--load-from`` (load_from), ``--device``, ``--amp``, ``--seed``, ``--deterministic``,
+``--resume-allow-orphans`` (resume_allow_orphans).
 ``--nproc N`` (N > 1) starts N processes with torchrun on this machine, each running this
 same command; under torchrun (``LOCAL_RANK`` set) the option is ignored.
 """
@@ -34,6 +35,8 @@ def _apply_options(cfg: dict, options: dict[str, Any]) -> None:
             cfg[key] = options[option]
     if options.get("deterministic"):
         cfg["deterministic"] = True
+    if options.get("resume_allow_orphans"):
+        cfg["resume_allow_orphans"] = True
 
 
 def _torchrun_command(ctx: click.Context, nproc: int, options: dict[str, Any]) -> list[str]:
@@ -58,6 +61,8 @@ def _torchrun_command(ctx: click.Context, nproc: int, options: dict[str, Any]) -
             argv += [f"--{option.replace('_', '-')}", str(options[option])]
     if options.get("deterministic"):
         argv.append("--deterministic")
+    if options.get("resume_allow_orphans"):
+        argv.append("--resume-allow-orphans")
     return argv
 
 
@@ -109,6 +114,12 @@ def run_distributed_safely(fn: Any) -> Any:
     default=None,
     metavar="[auto|PATH]",
     help="Continue from PATH, or (auto, the default value) from work_dir/latest.pth.",
+)
+@click.option(
+    "--resume-allow-orphans",
+    is_flag=True,
+    help="Resume even if the checkpoint holds the state of a hook this config no longer has "
+    "(the state is dropped with a warning).",
 )
 @click.option("--load-from", help="Load model weights only from this checkpoint.")
 @click.option("--device", help="auto (default), cpu, cuda, cuda:N.")

@@ -1,4 +1,5 @@
-"""Command-line overrides: ``optimizer.lr=0.02``, ``hooks.0.interval=5``, ``+new.key=1``."""
+"""Command-line overrides: ``optimizer.lr=0.02``, ``hooks.0.interval=5``, ``+new.key=1``,
+``hooks+={type: EMAHook}``."""
 
 from __future__ import annotations
 
@@ -26,8 +27,10 @@ def apply_overrides(cfg: dict, overrides: Sequence[str]) -> None:
 
     ``KEY`` is a dotted key path whose list items are indices; it must exist unless written
     ``+KEY``, which adds it (creating mappings on the way; ``+list.N`` with N the list's
-    length appends). ``VALUE`` is parsed as YAML (``0.02``, ``[1, 2]``, ``true``, ``null``,
-    ``{a: 1}``); an empty ``VALUE`` is the empty string. A value replaces the old one whole.
+    length appends) and is an error when ``KEY`` exists. ``KEY+=VALUE`` appends ``VALUE`` to
+    the existing list ``KEY`` (``hooks+={type: EMAHook}``). ``VALUE`` is parsed as YAML
+    (``0.02``, ``[1, 2]``, ``true``, ``null``, ``{a: 1}``); an empty ``VALUE`` is the empty
+    string. A value replaces the old one whole.
     On a :class:`Config`, the keys set report ``"command line override"`` as their source.
     """
     if isinstance(overrides, str):
@@ -59,6 +62,9 @@ def _apply_one(cfg: dict, override: str, sources: SourceMap) -> None:
     add = key_text.startswith("+")
     if add:
         key_text = key_text[1:]
+    append = bool(equals) and key_text.endswith("+") and not add
+    if append:
+        key_text = key_text[:-1]
     try:
         segments = split_key_path(key_text) if equals else []
     except ValueError:
@@ -74,13 +80,27 @@ def _apply_one(cfg: dict, override: str, sources: SourceMap) -> None:
     for depth, segment in enumerate(segments):
         last = depth == len(segments) - 1
         key = child_key(node, segment)
+        if key is not None and add and last:
+            raise ConfigError(
+                f"'+{key_text}' in override '{override}' adds a key, but '{key_text}' exists "
+                f"({_kind(node[key])}); write {key_text}=... to replace it"
+                + (f" or {format_key_path(path)}+=... to append" if isinstance(node, list) else "")
+            )
         if key is None:
             key = _missing_key(cfg, node, path, segment, last, add, key_text, override)
             if isinstance(node, dict) and not last:
                 node[key] = {}
                 sources.set((*path, key), OVERRIDE)
         path = (*path, key)
-        if last:
+        if last and append:
+            if not isinstance(node[key], list):
+                raise ConfigError(
+                    f"'{key_text}+=' in override '{override}' appends to a list, but "
+                    f"'{key_text}' is {_kind(node[key])}"
+                )
+            node[key].append(value)
+            sources.set((*path, len(node[key]) - 1), OVERRIDE)
+        elif last:
             if isinstance(node, list) and key == len(node):
                 node.append(value)
             else:

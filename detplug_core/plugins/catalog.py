@@ -42,14 +42,30 @@ def install_hint(type_name: str) -> str:
     if dist is None:
         return ""
     from detplug_core.plugins.loader import normalize
-    from detplug_core.plugins.state import records
+    from detplug_core.plugins.state import blocked_text, records
 
     for record in records():
         if normalize(record.distribution) == dist:
-            if record.status in ("blocked", "not-autoloaded"):
+            if record.status == "blocked":
+                return f" It is provided by {blocked_text(record)}."
+            if record.status == "not-autoloaded":
                 return (
-                    f" It is provided by {dist}, which is installed but {record.status}"
-                    " (see -p, DETPLUG_DISABLE_PLUGINS, DETPLUG_PLUGINS_AUTOLOAD)"
+                    f" It is provided by {dist}, which is installed but not autoloaded "
+                    f"(DETPLUG_PLUGINS_AUTOLOAD=0): add -p {record.name}"
                 )
             return ""
     return f" It is provided by {dist}: pip install {dist}"
+
+
+def blocked_providers_hint(type_name: str) -> str:
+    """For a name no catalogue knows: the blocked plugins that might provide it (a blocked
+    plugin is never imported, so what it registers is unknown)."""
+    if distribution_for(type_name) is not None:
+        return ""
+    from detplug_core.plugins.state import blocked_plugins
+
+    blocked = blocked_plugins()
+    if not blocked:
+        return ""
+    listed = ", ".join(f"'{r.name}' ({r.distribution})" for r in blocked)
+    return f" Blocked plugins, one of which may provide it: {listed} (-p no:NAME or DETPLUG_DISABLE_PLUGINS)."

@@ -120,8 +120,12 @@ def discover() -> list[PluginRecord]:
 
 
 def _import(record: PluginRecord) -> None:
+    from detplug_core.registry.registry import Provenance, registering_as
+
     module_name, _, attr = record.module_name.partition(":")
-    module = importlib.import_module(module_name)
+    origin = Provenance(record.name, record.distribution, record.version, record.package)
+    with registering_as(origin):
+        module = importlib.import_module(module_name)
     record.module = getattr(module, attr) if attr else module
 
 

@@ -52,6 +52,19 @@ def failed_plugins() -> list[PluginRecord]:
     return [r for r in _RECORDS if r.status == "failed"]
 
 
+def blocked_plugins() -> list[PluginRecord]:
+    return [r for r in _RECORDS if r.status == "blocked"]
+
+
+def blocked_text(record: PluginRecord) -> str:
+    """``plugin 'fcos' (detplug-fcos 0.1.0) is installed but blocked (-p no:fcos or
+    DETPLUG_DISABLE_PLUGINS)``."""
+    return (
+        f"plugin '{record.name}' ({record.distribution} {record.version}) is installed but "
+        f"blocked (-p no:{record.name} or DETPLUG_DISABLE_PLUGINS); remove the block to use it"
+    )
+
+
 def record_for_package(package: str) -> PluginRecord | None:
     for r in _RECORDS:
         if r.package == package:

@@ -67,7 +67,8 @@ def build_from_cfg(
 
     ``cfg["type"]`` is a registered name, ``"scope.Name"`` or a class/function itself.
     ``cfg["_scope_"]`` makes that scope the starting point for this build and every nested
-    build inside it. ``default_args`` fill arguments the config does not set.
+    build inside it. ``default_args`` fill arguments the config does not set or sets to
+    null (``in_channels: null``: "let the parent component fill it in").
     """
     if not isinstance(cfg, Mapping):
         raise BuildError(f"{path or registry.name}: expected a dict with 'type', got {cfg!r}")
@@ -84,7 +85,8 @@ def build_from_cfg(
     except DetplugError as err:
         raise type(err)(f"{where}.type: {err}") from None
     for key, value in (default_args or {}).items():
-        args.setdefault(key, value)
+        if args.get(key) is None:
+            args[key] = value
 
     name = getattr(obj, "__name__", str(type_))
     accepted, var_kw = accepted_parameters(obj)

@@ -14,7 +14,11 @@ plugin.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 from detplug_core.errors import AmbiguousNameError, NotFoundError, RegistryError
@@ -22,15 +26,63 @@ from detplug_core.errors import AmbiguousNameError, NotFoundError, RegistryError
 ROOT_SCOPE = "detplug"
 
 
+@dataclass(frozen=True)
+class Provenance:
+    """Who registered a name: the plugin (entry-point name), its distribution and version,
+    and its top-level package. Recorded at registration, never guessed afterwards."""
+
+    plugin: str
+    distribution: str
+    version: str | None
+    package: str
+
+    def __str__(self) -> str:
+        return f"{self.distribution} {self.version}" if self.version else self.distribution
+
+
+_REGISTERING: ContextVar[Provenance | None] = ContextVar("detplug_registering", default=None)
+_ORIGIN: dict[int, tuple[Any, Provenance]] = {}  # id(obj) -> (obj, provenance)
+
+
+@contextmanager
+def registering_as(provenance: Provenance) -> Iterator[None]:
+    """Registrations inside this block are recorded as made by ``provenance`` (the plugin
+    loader wraps each plugin's import in it)."""
+    token = _REGISTERING.set(provenance)
+    try:
+        yield
+    finally:
+        _REGISTERING.reset(token)
+
+
+def _current_provenance(module: str) -> Provenance:
+    """The plugin the loader is importing; outside the loader (the core's built-ins, a
+    plugin module imported directly, tests, user code) the top-level package of ``module``,
+    the module whose code called ``register``."""
+    current = _REGISTERING.get()
+    if current is not None:
+        return current
+    package = module.split(".")[0] or "?"
+    dist = "detplug-core" if package == "detplug_core" else package
+    return Provenance(package, dist, None, package)
+
+
+def provenance_of(obj: Any) -> Provenance | None:
+    """Who registered ``obj`` (in any registry), or None if nobody did."""
+    found = _ORIGIN.get(id(obj))
+    return found[1] if found is not None and found[0] is obj else None
+
+
 class Entry:
     """One registered component and where it came from."""
 
-    __slots__ = ("name", "obj", "registry")
+    __slots__ = ("name", "obj", "provenance", "registry")
 
-    def __init__(self, name: str, obj: Any, registry: Registry):
+    def __init__(self, name: str, obj: Any, registry: Registry, provenance: Provenance):
         self.name = name
         self.obj = obj
         self.registry = registry
+        self.provenance = provenance
 
     def __repr__(self) -> str:
         return f"Entry({self.qualified_name!r}, {self.obj!r})"
@@ -60,17 +112,13 @@ class Entry:
 
     @property
     def distribution(self) -> str:
-        """The distribution that installed the plugin, else the top-level package name."""
-        from detplug_core.plugins.state import record_for_package
-
-        record = record_for_package(self.plugin)
-        return record.distribution if record else self.plugin
+        """The distribution of the plugin that registered it."""
+        return self.provenance.distribution
 
     @property
     def plugin(self) -> str:
-        """Top-level package of the object's module: the plugin that provides it."""
-        module = getattr(self.obj, "__module__", "") or ""
-        return module.split(".")[0]
+        """The top-level package of the plugin that registered it."""
+        return self.provenance.package
 
 
 class Registry:
@@ -130,6 +178,11 @@ class Registry:
         for reg in self.root.walk():
             if reg.scope == scope:
                 return reg
+        from detplug_core.plugins.state import blocked_plugins, blocked_text
+
+        for record in blocked_plugins():
+            if scope in (record.name, record.package):
+                raise NotFoundError(f"unknown scope '{scope}': {blocked_text(record)}")
         known = ", ".join(sorted(r.scope for r in self.root.walk()))
         raise NotFoundError(
             f"unknown scope '{scope}' in the {self.root.name} registry; known scopes: {known}"
@@ -152,30 +205,34 @@ class Registry:
     ) -> Any:
         """Register a class or function, as ``@reg.register()``, ``@reg.register("N")`` or
         ``reg.register("N", obj=thing)``. A duplicate name is an error naming both."""
+        # The registering module, recorded now (provenance outside the plugin loader).
+        module = sys._getframe(1).f_globals.get("__name__", "")
         if callable(name) and not isinstance(name, str):  # bare @reg.register
-            return self._add(name.__name__, name, force)
+            return self._add(name.__name__, name, force, module)
         if obj is not None:
-            self._add(name or obj.__name__, obj, force)
+            self._add(name or obj.__name__, obj, force, module)
             return obj
 
         def decorator(target: Any) -> Any:
-            self._add(name or target.__name__, target, force)
+            self._add(name or target.__name__, target, force, module)
             return target
 
         return decorator
 
-    def _add(self, name: str, obj: Any, force: bool) -> Any:
+    def _add(self, name: str, obj: Any, force: bool, module: str) -> Any:
         if not isinstance(name, str) or not name or "." in name:
             raise RegistryError(f"invalid component name {name!r} for registry '{self.name}'")
         old = self._entries.get(name)
+        provenance = _current_provenance(module)
         if old is not None and not force and old.obj is not obj:
-            new = Entry(name, obj, self)
+            new = Entry(name, obj, self, provenance)
             raise RegistryError(
                 f"'{name}' is already registered in {self.name} scope '{self.scope}' by "
                 f"{old.defined_at}; second definition: {new.defined_at}. "
                 "Use another name or register(..., force=True) to replace it."
             )
-        self._entries[name] = Entry(name, obj, self)
+        self._entries[name] = Entry(name, obj, self, provenance)
+        _ORIGIN.setdefault(id(obj), (obj, provenance))
         return obj
 
     # -- lookup -----------------------------------------------------------------------------
@@ -221,7 +278,7 @@ class Registry:
         raise NotFoundError(self._not_found_message(key, f"the {self.root.name} registry"))
 
     def _not_found_message(self, name: str, where: str) -> str:
-        from detplug_core.plugins.catalog import install_hint
+        from detplug_core.plugins.catalog import blocked_providers_hint, install_hint
         from detplug_core.plugins.state import failed_plugins
 
         for record in failed_plugins():
@@ -236,7 +293,8 @@ class Registry:
         close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
         msg = f"'{name}' is not registered in {where}"
         msg += "; did you mean " + " or ".join(f"'{c}'" for c in close) + "?" if close else "."
-        return msg + install_hint(name) + self._failed_plugins_hint()
+        hint = install_hint(name) + blocked_providers_hint(name)
+        return msg + hint + self._failed_plugins_hint()
 
     def _failed_plugins_hint(self) -> str:
         from detplug_core.plugins.state import failed_plugins

@@ -7,6 +7,8 @@ from typing import Any
 
 from detplug_core.errors import ConfigError
 from detplug_core.registry import HOOKS, METRICS
+from detplug_core.runner.hook import get_priority
+from detplug_core.runner.hook_dispatch import ConfigHook, get_entry_priority
 
 
 def check_required_plugins(cfg: Mapping) -> None:
@@ -23,9 +25,9 @@ def check_required_plugins(cfg: Mapping) -> None:
     check(cfg)
 
 
-def build_hooks(cfgs: Any) -> list[tuple[Any, Any, str]]:
-    """``hooks:`` -> ``(hook, priority or None, "hooks.<i>")`` in config order; ``priority``
-    is taken out of each entry before the hook is built."""
+def build_hooks(cfgs: Any) -> list[ConfigHook]:
+    """``hooks:`` -> :class:`ConfigHook` items in config order; ``priority`` and ``name``
+    (the hook's state name in checkpoints) are taken out of each entry before it is built."""
     if not cfgs:
         return []
     if not isinstance(cfgs, list | tuple):
@@ -37,8 +39,24 @@ def build_hooks(cfgs: Any) -> list[tuple[Any, Any, str]]:
             raise ConfigError(f"{where}: expected a mapping with 'type', got {cfg!r}")
         args = dict(cfg)
         priority = args.pop("priority", None)
-        built.append((HOOKS.build(args, path=where), priority, where))
+        name = args.pop("name", None)
+        if name is not None and (not isinstance(name, str) or not name):
+            raise ConfigError(f"{where}.name: expected a non-empty string, got {name!r}")
+        hook = HOOKS.build(args, path=where)
+        built.append(ConfigHook(hook, get_entry_priority(hook, priority, where), where, name))
     return built
+
+
+def with_builtin_hooks(config_hooks: list[ConfigHook]) -> list[ConfigHook]:
+    """The built-in hooks (those no config entry replaces), then the config hooks."""
+    from detplug_core.runner.builtin_hooks import BUILTIN_HOOKS
+
+    builtins = []
+    for cls in BUILTIN_HOOKS:
+        if not any(isinstance(entry.hook, cls) for entry in config_hooks):
+            hook = cls()
+            builtins.append(ConfigHook(hook, get_priority(cls.priority), "built-in"))
+    return builtins + config_hooks
 
 
 def build_metrics(cfgs: Any, dataset: Any, key: str) -> tuple[list, list[str]]:

@@ -97,6 +97,15 @@ def load_file(path: str | os.PathLike, *, map_location: Any = "cpu") -> Any:
         raise CheckpointError(_corrupt(path, err)) from None
 
 
+def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The model weights of any file detplug writes or converts, or of a plain PyTorch
+    checkpoint: the one reader (``load_file``, then the ``model`` entry, else ``state_dict``,
+    else the file itself; a ``module.`` prefix removed)."""
+    from detplug_core.runner.weights import extract_state_dict
+
+    return extract_state_dict(load_file(path), path)
+
+
 def _corrupt(path: Path, err: BaseException | str) -> str:
     if isinstance(err, BaseException):
         text = str(err).strip().splitlines()[0][:160] if str(err).strip() else ""

@@ -13,15 +13,17 @@ A hook is a small object that overrides some runner stages (the names of
             if runner.iter % 100 == 0:
                 runner.logger.info("loss %.4f", float(outputs["loss"]))
 
-Only the stages a subclass overrides are registered with pluggy, so an unused stage costs
-nothing. ``priority`` (an int 0..100 or a name of :data:`PRIORITIES`) orders hooks: lower runs
+Only the stages a subclass overrides are called (the dispatcher lists them once), so an
+unused stage costs nothing. ``priority`` (an int 0..100 or a name of :data:`PRIORITIES`) orders hooks: lower runs
 first; a config entry's ``priority:`` key overrides the class attribute.
 """
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
+from detplug_core import hookspecs
 from detplug_core.errors import ConfigError
 from detplug_core.hookspecs import RUNNER_STAGES
 
@@ -53,77 +55,32 @@ def get_priority(value: int | str, where: str = "priority") -> int:
 class Hook:
     """Base class of config hooks: override the stages you need (keyword arguments as in
     :mod:`detplug_core.hookspecs`, any subset); optionally ``state_dict`` /
-    ``load_state_dict`` to survive a resume (plain types and tensors only)."""
+    ``load_state_dict`` to survive a resume (plain types and tensors only).
+
+    The stage methods of this class are generated from the hook specifications (one no-op
+    per stage, with the specification's signature and docstring), so the two cannot
+    drift apart."""
 
     priority: int | str = "NORMAL"
-
-    def before_run(self, runner: Any) -> None:
-        """Once, before any loop (after building and resuming)."""
-
-    def after_run(self, runner: Any) -> None:
-        """Once, after every loop (also when stopped early)."""
-
-    def before_train(self, runner: Any) -> None:
-        """Before the first training iteration."""
-
-    def after_train(self, runner: Any) -> None:
-        """After the last training iteration."""
-
-    def before_train_epoch(self, runner: Any) -> None:
-        """At the start of each training epoch (data pass)."""
-
-    def after_train_epoch(self, runner: Any) -> None:
-        """At the end of each training epoch, before its validation and checkpoint."""
-
-    def before_train_iter(self, runner: Any, batch_idx: int, data_batch: Any) -> None:
-        """Before the forward pass; the lr of this iteration is already set."""
-
-    def after_train_iter(self, runner: Any, batch_idx: int, data_batch: Any, outputs: dict) -> None:
-        """After the optimizer step; ``outputs`` maps loss names and ``loss`` to tensors."""
-
-    def before_val(self, runner: Any) -> None:
-        """Before a validation pass."""
-
-    def after_val(self, runner: Any) -> None:
-        """After a validation pass."""
-
-    def before_val_epoch(self, runner: Any) -> None:
-        """At the start of the loop over the val dataloader."""
-
-    def after_val_epoch(self, runner: Any, metrics: dict) -> None:
-        """After evaluation; ``metrics`` maps ``<prefix>/<key>`` to floats."""
-
-    def before_val_iter(self, runner: Any, batch_idx: int, data_batch: Any) -> None:
-        """Before the model runs on one validation batch."""
-
-    def after_val_iter(self, runner: Any, batch_idx: int, data_batch: Any, outputs: list) -> None:
-        """After one validation batch (predictions in original-image pixels, on CPU)."""
-
-    def before_test(self, runner: Any) -> None:
-        """Before the test loop."""
-
-    def after_test(self, runner: Any) -> None:
-        """After the test loop."""
-
-    def before_test_epoch(self, runner: Any) -> None:
-        """At the start of the loop over the test dataloader."""
-
-    def after_test_epoch(self, runner: Any, metrics: dict) -> None:
-        """After test evaluation; ``metrics`` maps ``<prefix>/<key>`` to floats."""
-
-    def before_test_iter(self, runner: Any, batch_idx: int, data_batch: Any) -> None:
-        """Before the model runs on one test batch."""
-
-    def after_test_iter(self, runner: Any, batch_idx: int, data_batch: Any, outputs: list) -> None:
-        """After one test batch."""
-
-    def before_save_checkpoint(self, runner: Any, checkpoint: dict) -> None:
-        """Before a checkpoint is written; may add entries."""
-
-    def after_load_checkpoint(self, runner: Any, checkpoint: dict) -> None:
-        """After a checkpoint was loaded for resuming."""
 
     def overridden_stages(self) -> list[str]:
         """The runner stages this hook's class overrides, in hookspec order."""
         cls = type(self)
         return [s for s in RUNNER_STAGES if getattr(cls, s, None) is not getattr(Hook, s)]
+
+
+def _stage_method(spec: Any) -> Any:
+    def stage(self: Hook, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    stage.__name__ = stage.__qualname__ = spec.__name__
+    stage.__doc__ = spec.__doc__
+    params = list(inspect.signature(spec).parameters.values())
+    self_param = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    stage.__signature__ = inspect.Signature([self_param, *params], return_annotation=None)
+    return stage
+
+
+for _name in RUNNER_STAGES:
+    setattr(Hook, _name, _stage_method(getattr(hookspecs, _name)))
+del _name

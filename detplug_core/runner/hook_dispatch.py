@@ -1,35 +1,35 @@
-"""Calling runner stages through pluggy: config hooks and installed plugins' hookimpls.
+"""Calling runner stages: one ordered list per stage, config hooks and plugin hookimpls alike.
 
-Calling order of one stage (documented in docs/runner.md, tested in tests/runner):
+Every implementation of a stage gets a place on one priority scale (0 = first .. 100 = last):
 
-1. plugin hookimpls marked ``@hookimpl(tryfirst=True)``;
-2. config hooks, by ``priority`` (0 first), ties in ``hooks:`` list order;
-3. plugin hookimpls, in plugin load order (entry-point name; plugins added by the test
-   fixture last);
-4. plugin hookimpls marked ``@hookimpl(trylast=True)``.
+* config hooks (and the runner's built-in hooks): their ``priority``;
+* plugin hookimpls: ``@hookimpl(tryfirst=True)`` = HIGHEST (0), plain = NORMAL (50),
+  ``@hookimpl(trylast=True)`` = LOWEST (100).
 
-``hookwrapper``/``wrapper`` impls wrap all of these. pluggy calls the last registered impl
-first, so plugins are re-registered in reverse load order and config hooks are registered
-after them in reverse priority order.
+Ties keep: built-in hooks first, then config hooks in ``hooks:`` order, then plugin
+hookimpls in plugin load order (entry-point name; plugins added by the test fixture last).
+The lists are computed once, when the runner is built; a stage nobody implements costs one
+dictionary lookup. pluggy is used for what it is good at (finding and validating plugin
+hookimpls), not for calling runner stages; ``hookwrapper``/``wrapper`` impls of runner stages
+are refused (write a ``tryfirst`` and a ``trylast`` impl instead).
 
-A stage nobody implements is skipped without entering pluggy. An exception raised by an
-implementation becomes a :class:`HookError` naming the stage and the hook class (with its
-config entry) or the plugin function that raised.
+The dispatcher calls each implementation itself, so an exception becomes a
+:class:`HookError` naming the stage and the hook that raised (config hook with its entry and
+plugin, or the plugin function), with no traceback inspection.
 """
 
 from __future__ import annotations
 
 import difflib
-import functools
 import inspect
-import types
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
-import pluggy
-
 from detplug_core.errors import ConfigError, DetplugError
-from detplug_core.hookspecs import RUNNER_STAGES, hookimpl
-from detplug_core.runner.hook import Hook, get_priority
+from detplug_core.hookspecs import RUNNER_STAGES
+from detplug_core.runner.hook import PRIORITIES, Hook, get_priority
 
 
 class HookError(DetplugError):
@@ -43,151 +43,232 @@ class HookError(DetplugError):
         self.culprit = culprit
 
 
-def _plugin_of(obj: Any) -> str:
-    """``distribution version`` of the plugin whose package defines ``obj``."""
-    from detplug_core.plugins.state import record_for_package
+@dataclass(frozen=True)
+class ConfigHook:
+    """A hook object with its place: ``where`` is its config path (``hooks.3``) or
+    ``built-in``; ``name`` the optional ``name:`` of its config entry."""
 
-    package = (getattr(obj, "__module__", "") or "").split(".")[0]
-    record = record_for_package(package)
-    if record is not None:
-        return f"plugin {record.distribution} {record.version}"
-    return f"module {getattr(obj, '__module__', '?')}"
+    hook: Any
+    priority: int
+    where: str
+    name: str | None = None
 
 
-def _adapter_for(hook: Any, stages: list[str]) -> types.SimpleNamespace:
-    """A pluggy plugin object whose attributes are hookimpl-marked calls of ``hook``'s
-    overridden stage methods (pluggy reads the argument names through ``__wrapped__``)."""
-    adapter = types.SimpleNamespace()
-    for stage in stages:
-        method = getattr(hook, stage)
+@dataclass(frozen=True)
+class _Impl:
+    fn: Callable[..., Any]
+    argnames: tuple[str, ...] | None  # None: accepts every argument (**kwargs)
+    label: str  # for errors: "config hook EMAHook (hooks.1, priority 50, plugin ...)"
+    short: str  # for DETPLUG_TRACE_HOOKS: "hooks.1:EMAHook", "built-in:LoggerHook", "fcos"
 
-        def call(*args: Any, _method: Any = method) -> Any:
-            return _method(*args)
 
-        functools.update_wrapper(call, method)
-        setattr(adapter, stage, hookimpl(call))
-    return adapter
+def _plugin_of(cls: type) -> str:
+    """``plugin <distribution> <version>`` that registered ``cls`` (recorded at
+    registration), else its module."""
+    from detplug_core.registry.registry import provenance_of
+
+    origin = provenance_of(cls)
+    if origin is not None:
+        return f"plugin {origin}"
+    return f"module {getattr(cls, '__module__', '?')}"
+
+
+def _spec_args(stage: str) -> tuple[str, ...]:
+    from detplug_core import hookspecs
+
+    return tuple(inspect.signature(getattr(hookspecs, stage)).parameters)
+
+
+def _method_args(method: Any, stage: str, where: str, cls_name: str) -> tuple[str, ...] | None:
+    spec = _spec_args(stage)
+    names: list[str] = []
+    for p in inspect.signature(method).parameters.values():
+        if p.kind is p.VAR_KEYWORD:
+            return None
+        if p.kind is p.VAR_POSITIONAL:
+            continue
+        if p.name in spec:
+            names.append(p.name)
+        elif p.default is p.empty:
+            raise ConfigError(
+                f"{where}: {cls_name} cannot be used as a hook: {stage}() asks for "
+                f"'{p.name}', which the stage does not pass (it passes {', '.join(spec)})"
+            )
+    return tuple(names)
+
+
+def _check_stage_names(hook: Any, where: str) -> None:
+    """A method named almost like a stage is a typo that would never run."""
+    for name in dir(type(hook)):
+        if name.startswith(("before_", "after_")) and name not in RUNNER_STAGES:
+            close = difflib.get_close_matches(name, RUNNER_STAGES, n=1, cutoff=0.85)
+            if close:
+                raise ConfigError(
+                    f"{where}: {type(hook).__name__}.{name} is not a runner stage; "
+                    f"did you mean '{close[0]}'?"
+                )
+
+
+def _plugin_impls(pm: Any, stage: str, load_rank: dict[str, int]) -> list[tuple[int, int, _Impl]]:
+    caller = getattr(pm.hook, stage, None)
+    if caller is None:
+        return []
+    out = []
+    for impl in caller.get_hookimpls():
+        fn = impl.function
+        label = (
+            f"plugin '{impl.plugin_name}' function "
+            f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', fn)}"
+        )
+        if impl.hookwrapper or getattr(impl, "wrapper", False):
+            raise ConfigError(
+                f"{label}: hookwrapper/wrapper impls of the runner stage '{stage}' are not "
+                "supported; use @hookimpl(tryfirst=True) and @hookimpl(trylast=True)"
+            )
+        if impl.tryfirst:
+            priority = PRIORITIES["HIGHEST"]
+        elif impl.trylast:
+            priority = PRIORITIES["LOWEST"]
+        else:
+            priority = PRIORITIES["NORMAL"]
+        rank = load_rank.get(impl.plugin_name, len(load_rank))
+        out.append((priority, rank, _Impl(fn, tuple(impl.argnames), label, impl.plugin_name)))
+    return out
+
+
+def _load_ranks(pm: Any) -> dict[str, int]:
+    """Plugin name -> position: the loader's order, then (test fixtures) registration order."""
+    from detplug_core.plugins.state import records
+
+    rank = {record.name: i for i, record in enumerate(records())}
+    for name, _ in pm.list_name_plugin():
+        rank.setdefault(name, len(rank))
+    return rank
 
 
 class HookDispatcher:
-    """Owns the pluggy manager of one Runner and calls its stages."""
+    """The ordered hook lists of one Runner; :meth:`call` runs one stage."""
 
-    def __init__(self, pm: pluggy.PluginManager) -> None:
+    def __init__(self, pm: Any, hooks: Iterable[ConfigHook]) -> None:
         self.pm = pm
-        self.hooks: list[Any] = []  # config hooks, in calling order
-        self.names: dict[int, str] = {}  # id(hook) -> "Class (hooks.i, priority p)"
-        self._culprits: dict[tuple[Any, int | None], str] = {}
-        self._active: dict[str, Any] = {}
-        self._adapters: set[int] = set()
-        self._plugins_in_load_order()
-
-    def _plugins_in_load_order(self) -> None:
-        """Re-register the plugins so that pluggy (last registered, first called) calls
-        them in load order; plugins the loader does not know (test fixtures) come after,
-        in their registration order."""
-        from detplug_core.plugins.state import records
-
-        rank = {record.name: i for i, record in enumerate(records())}
-        registered = self.pm.list_name_plugin()
-        ordered = sorted(
-            registered, key=lambda item: (rank.get(item[0], len(rank)), registered.index(item))
-        )
-        for _, plugin in registered:
-            self.pm.unregister(plugin)
-        for name, plugin in reversed(ordered):
-            self.pm.register(plugin, name=name)
-
-    def add_config_hooks(self, hooks: list[tuple[Any, int | str | None, str]]) -> None:
-        """Register ``(hook, priority_or_None, config_path)`` items (in config order)."""
-        ranked = []
-        for index, (hook, priority, where) in enumerate(hooks):
-            value = priority if priority is not None else getattr(hook, "priority", "NORMAL")
-            hook.priority = get_priority(value, f"{where}.priority")
-            ranked.append((hook.priority, index, hook, where))
-        ranked.sort(key=lambda item: (item[0], item[1]))
-        for _, _, hook, where in reversed(ranked):
-            self._register_hook(hook, where)
-        self.hooks = [hook for _, _, hook, _ in ranked]
-        self._refresh()
-
-    def _register_hook(self, hook: Any, where: str) -> None:
-        cls = type(hook)
-        label = f"config hook {cls.__name__} ({where}, priority {hook.priority}, {_plugin_of(cls)})"
-        self.names[id(hook)] = label
-        self._check_stage_names(hook, where)
-        stages = [
-            s
-            for s in RUNNER_STAGES
-            if callable(getattr(hook, s, None)) and getattr(cls, s, None) is not getattr(Hook, s)
-        ]
-        for stage in stages:
-            code = getattr(getattr(cls, stage), "__code__", None)
-            self._culprits[(code, id(hook))] = label
-        adapter = _adapter_for(hook, stages)
-        self._adapters.add(id(adapter))
-        try:
-            self.pm.register(adapter, name=f"{where}:{cls.__name__}")
-        except pluggy.PluginValidationError as err:
-            raise ConfigError(f"{where}: {cls.__name__} cannot be used as a hook: {err}") from None
-
-    def _check_stage_names(self, hook: Any, where: str) -> None:
-        """A method named almost like a stage is a typo that would never run."""
-        for name in dir(type(hook)):
-            if name.startswith(("before_", "after_")) and name not in RUNNER_STAGES:
-                close = difflib.get_close_matches(name, RUNNER_STAGES, n=1, cutoff=0.85)
-                if close:
-                    raise ConfigError(
-                        f"{where}: {type(hook).__name__}.{name} is not a runner stage; "
-                        f"did you mean '{close[0]}'?"
-                    )
-
-    def _refresh(self) -> None:
-        self._active = {}
+        entries = list(hooks)
+        #: ``id(hook) -> name`` under which a hook's state is saved (:func:`state_names`).
+        self.state_names = state_names(entries)
+        self.entries_by_id = {id(entry.hook): entry for entry in entries}
+        #: Hook objects (built-in and config), in calling order (priority, then list order).
+        self.hooks: list[Any] = []
+        self.entries: list[ConfigHook] = []
+        ranked: dict[str, list[tuple[int, int, int, _Impl]]] = {s: [] for s in RUNNER_STAGES}
+        order = sorted(range(len(entries)), key=lambda i: (entries[i].priority, i))
+        for i in order:
+            entry = entries[i]
+            self.entries.append(entry)
+            self.hooks.append(entry.hook)
+            for stage, impl in self._hook_impls(entry):
+                ranked[stage].append((entry.priority, 0, i, impl))
+        load_rank = _load_ranks(pm)
         for stage in RUNNER_STAGES:
-            caller = getattr(self.pm.hook, stage)
-            impls = caller.get_hookimpls()
-            if impls:
-                self._active[stage] = caller
-            for impl in impls:
-                fn = inspect.unwrap(impl.function)
-                if id(impl.plugin) not in self._adapters:
-                    code = getattr(fn, "__code__", None)
-                    self._culprits[(code, None)] = (
-                        f"plugin '{impl.plugin_name}' function "
-                        f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', fn)}"
-                    )
+            for priority, rank, impl in _plugin_impls(pm, stage, load_rank):
+                ranked[stage].append((priority, 1, rank, impl))
+        self._stages: dict[str, tuple[_Impl, ...]] = {
+            stage: tuple(item[3] for item in sorted(items, key=lambda t: t[:3]))
+            for stage, items in ranked.items()
+            if items
+        }
+        traced = _traced_stages()
+        if traced is not None:
+            self.call = self._tracing(traced)  # type: ignore[method-assign]
+
+    @staticmethod
+    def _hook_impls(entry: ConfigHook) -> list[tuple[str, _Impl]]:
+        hook, cls = entry.hook, type(entry.hook)
+        _check_stage_names(hook, entry.where)
+        label = (
+            f"{'built-in' if entry.where == 'built-in' else 'config'} hook {cls.__name__} "
+            f"({entry.where}, priority {entry.priority}, {_plugin_of(cls)})"
+        )
+        impls = []
+        for stage in RUNNER_STAGES:
+            method = getattr(hook, stage, None)
+            if not callable(method) or getattr(cls, stage, None) is getattr(Hook, stage, None):
+                continue
+            argnames = _method_args(method, stage, entry.where, cls.__name__)
+            short = f"{entry.where}:{cls.__name__}"
+            impls.append((stage, _Impl(method, argnames, label, short)))
+        return impls
 
     def has(self, stage: str) -> bool:
         """Whether anyone implements ``stage``."""
-        return stage in self._active
+        return stage in self._stages
+
+    def labels(self, stage: str) -> list[str]:
+        """Who implements ``stage``, in calling order (for ``docs`` and debugging)."""
+        return [impl.label for impl in self._stages.get(stage, ())]
+
+    def _tracing(self, traced: set[str]) -> Callable[..., None]:
+        call = self.call
+
+        def traced_call(stage: str, **kwargs: Any) -> None:
+            if stage in traced:
+                names = ", ".join(impl.short for impl in self._stages.get(stage, ())) or "(none)"
+                print(f"[detplug hook] {stage} -> {names}", file=sys.stderr)
+            call(stage, **kwargs)
+
+        return traced_call
 
     def call(self, stage: str, **kwargs: Any) -> None:
-        """Call every implementation of ``stage`` in the documented order."""
-        caller = self._active.get(stage)
-        if caller is None:
-            return
-        try:
-            caller(**kwargs)
-        except HookError:
-            raise
-        except Exception as err:
-            culprit = self._find_culprit(err)
-            raise HookError(
-                f"hook stage '{stage}' failed in {culprit}: {type(err).__name__}: {err}",
-                stage,
-                culprit,
-            ) from err
+        """Call every implementation of ``stage`` in order; the first exception stops the
+        stage and becomes a :class:`HookError` naming the implementation."""
+        for impl in self._stages.get(stage, ()):
+            names = impl.argnames
+            try:
+                if names is None:
+                    impl.fn(**kwargs)
+                else:
+                    impl.fn(**{n: kwargs[n] for n in names})
+            except HookError:
+                raise
+            except Exception as err:
+                raise HookError(
+                    f"hook stage '{stage}' failed in {impl.label}: {type(err).__name__}: {err}",
+                    stage,
+                    impl.label,
+                ) from err
 
-    def _find_culprit(self, err: BaseException) -> str:
-        tb = err.__traceback__
-        while tb is not None:
-            code = tb.tb_frame.f_code
-            if (code, None) in self._culprits:
-                return self._culprits[(code, None)]
-            self_obj = (
-                tb.tb_frame.f_locals.get("self") if code.co_varnames[:1] == ("self",) else None
-            )
-            if self_obj is not None and (code, id(self_obj)) in self._culprits:
-                return self._culprits[(code, id(self_obj))]
-            tb = tb.tb_next
-        return "an unknown hook implementation"
+
+def _traced_stages() -> set[str] | None:
+    """``DETPLUG_TRACE_HOOKS``: None (off), every stage (``1``) or the listed ones."""
+    import os
+
+    from detplug_core.plugins.manager import TRACE_ENV
+
+    value = os.environ.get(TRACE_ENV, "").strip()
+    if not value or value.lower() in ("0", "false", "no", "off"):
+        return None
+    if value.lower() in ("1", "true", "all", "*"):
+        return set(RUNNER_STAGES)
+    return {name.strip() for name in value.split(",") if name.strip()}
+
+
+def state_names(entries: Iterable[ConfigHook]) -> dict[int, str]:
+    """``id(hook) -> state name`` for the hooks that keep state: ``<Class>`` for the first
+    hook of a class, ``<Class>.<k>`` for the k-th after it, ``<Class>:<name>`` when the
+    config entry has ``name:``. Adding, removing or reordering hooks of other classes never
+    changes a hook's name."""
+    seen: dict[str, int] = {}
+    names: dict[int, str] = {}
+    for entry in entries:
+        cls = type(entry.hook).__qualname__
+        if entry.name:
+            names[id(entry.hook)] = f"{cls}:{entry.name}"
+            continue
+        k = seen.get(cls, 0)
+        seen[cls] = k + 1
+        names[id(entry.hook)] = cls if k == 0 else f"{cls}.{k}"
+    return names
+
+
+def get_entry_priority(hook: Any, priority: int | str | None, where: str) -> int:
+    """The priority of a config entry: its ``priority:`` key, else the class attribute."""
+    value = priority if priority is not None else getattr(hook, "priority", "NORMAL")
+    return get_priority(value, f"{where}.priority")

@@ -8,8 +8,11 @@ Files written by rank 0 in the work dir (appended to when a run resumes):
 * ``scalars.jsonl``: one JSON object per logged training step (mode, epoch, iter, lr, time,
   data_time, memory, each loss, loss, and any float a hook put in ``runner.message``);
 * ``metrics.jsonl``: one JSON object per evaluation (mode, epoch, iter, ``<prefix>/<key>``);
-* ``results.csv``: the same, one row per evaluation (a repeated epoch/iter after a resume
-  keeps the last row).
+* ``results.csv``: the same, one row per evaluation.
+
+A resumed run first drops the records of iterations after its checkpoint from both JSON
+files (they were written by the interrupted run and are written again), so the files read
+as one history.
 
 On a terminal (stdout is a TTY, or ``DETPLUG_PROGRESS=bar``) rank 0 shows a tqdm bar with
 ETA and the training lines go to ``log.txt`` only; otherwise (``DETPLUG_PROGRESS=lines``, or
@@ -50,6 +53,18 @@ def format_line(head: str, values: dict[str, Any]) -> str:
             text = str(value)
         parts.append(f"{key}: {text}")
     return f"{head}  " + ", ".join(parts)
+
+
+def _record_iter(line: str) -> float:
+    """The ``iter`` of one JSON line (test records and unreadable lines: never dropped)."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return float("-inf")
+    if not isinstance(record, dict) or record.get("mode") == "test":
+        return float("-inf")
+    value = record.get("iter")
+    return value if isinstance(value, int | float) else float("-inf")
 
 
 class _ConsoleFilter(logging.Filter):
@@ -184,6 +199,28 @@ class RunLog:
             f = self._files[name] = open(self.work_dir / name, "a", encoding="utf-8")
         f.write(json.dumps(record) + "\n")
         f.flush()
+
+    def truncate_after(self, iteration: int) -> None:
+        """Resuming at ``iteration``: drop the records of later iterations from
+        ``scalars.jsonl`` and ``metrics.jsonl`` (the resumed run writes them again), so the
+        files hold one history."""
+        if self.work_dir is None:
+            return
+        for name in ("scalars.jsonl", "metrics.jsonl"):
+            path = self.work_dir / name
+            if not path.is_file():
+                continue
+            f = self._files.pop(name, None)
+            if f is not None:
+                f.close()
+            lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+            kept = [line for line in lines if _record_iter(line) <= iteration]
+            if len(kept) != len(lines):
+                tmp = path.with_name(f".{name}.tmp")
+                tmp.write_text("".join(kept), encoding="utf-8")
+                os.replace(tmp, path)
+        if (self.work_dir / "metrics.jsonl").is_file():
+            self._write_results_csv()
 
     def _write_results_csv(self) -> None:
         assert self.work_dir is not None

@@ -10,7 +10,9 @@ Public attributes hooks may use (docs/runner.md): ``cfg``, ``model`` (never DDP-
 
 from __future__ import annotations
 
+import functools
 import random
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,14 +21,21 @@ import torch
 from detplug_core.errors import ConfigError
 from detplug_core.registry import MODELS
 from detplug_core.runner import dist
-from detplug_core.runner.builders import build_hooks, build_metrics, check_required_plugins
+from detplug_core.runner.builders import (
+    build_hooks,
+    build_metrics,
+    check_required_plugins,
+    with_builtin_hooks,
+)
 from detplug_core.runner.checkpoint import CheckpointFiles
+from detplug_core.runner.evaluation import EvalLoop, EvalResult, record_eval
 from detplug_core.runner.hook_dispatch import HookDispatcher, HookError
 from detplug_core.runner.logger import RunLog
-from detplug_core.runner.loops import EvalLoop, TrainLoop
+from detplug_core.runner.progress import Progress
 from detplug_core.runner.rng import seed_everything, set_deterministic
 from detplug_core.runner.settings import (
     CheckpointSettings,
+    RunSettings,
     TrainSettings,
     resolve_work_dir,
     unknown_top_level_keys,
@@ -50,16 +59,18 @@ class Runner(RunnerStateMixin):
         self.pm.hook.detplug_adjust_config(config=cfg)
         info = dist.env_info()
         self.rank, self.world_size = info.rank, info.world_size
-        self.device = dist.resolve_device(cfg.get("device"), info)
+        self.settings = settings = RunSettings.from_config(cfg)
+        self.device = dist.resolve_device(settings.device, info)
         dist.init_distributed(info, self.device)
-        self.seed = self._resolve_seed(cfg.get("seed", 0))
-        set_deterministic(bool(cfg.get("deterministic", False)))
+        self.seed = self._resolve_seed(settings.seed)
+        set_deterministic(settings.deterministic)
         seed_everything(self.seed)
         self.work_dir = resolve_work_dir(cfg, getattr(cfg, "filename", None))
         if "model" not in cfg:
             raise ConfigError("model: missing (the detector config, with 'type')")
         self.log = RunLog(self.work_dir, self.rank, self.world_size)
         self.logger = self.log.logger
+        self._warn_failed_plugins()
         try:
             self._build(cfg)
         except BaseException:
@@ -75,31 +86,31 @@ class Runner(RunnerStateMixin):
             )
         self.model: torch.nn.Module = MODELS.build(cfg["model"], path="model").to(self.device)
         self.wrapped_model: torch.nn.Module = self.model
-        self.hooks = HookDispatcher(self.pm)
-        self.hooks.add_config_hooks(build_hooks(cfg.get("hooks")))
-        self.autocast = make_autocast(cfg.get("amp"), self.device)
-        # position and state
-        self.epoch = self.iter = self.epoch_iter = 0
-        self.step_done = False
+        self.hooks = HookDispatcher(self.pm, with_builtin_hooks(build_hooks(cfg.get("hooks"))))
+        self.autocast = make_autocast(self.settings.amp, self.device)
+        self.progress = Progress()
         self.stop_training = False
         self.signal_received = 0
         self.message: dict[str, Any] = {}
         self.metric_keys: set[str] = set()
         self.best: dict[str, Any] | None = None
         self.last_metrics: dict[str, float] = {}
+        self.last_eval: EvalResult | None = None
+        self.last_saved_iter: int | None = None
         # built by train()/val()/test()
-        self.by_epoch, self.max_epochs, self.max_iters, self.log_interval = True, None, None, 50
+        self.log_interval = 50
         self.optimizer: torch.optim.Optimizer | None = None
         self.lr_schedule: Any = None
         self.schedulers: list = []
         self.train_step: TrainStep | None = None
         self.train_dataloader = self.val_dataloader = self.test_dataloader = None
+        self.train_data: Any = None
+        self.val_data: Any = None
+        self.checkpoint_files: CheckpointFiles | None = None
         self.metrics: list = []
         self.metric_prefixes: list[str] = []
-        self._val: Any = None
         self._weights_loaded = False
         self._run_started = False
-        self._last_save_iter: int | None = None
         self.logger.info(
             "detplug run: device %s, world size %d, seed %d, work dir %s",
             self.device,
@@ -107,6 +118,47 @@ class Runner(RunnerStateMixin):
             self.seed,
             self.work_dir,
         )
+
+    def _warn_failed_plugins(self) -> None:
+        from detplug_core.plugins.state import failed_plugins
+
+        for record in failed_plugins():
+            self.logger.warning(
+                "plugin '%s' (%s %s) failed to load, its components are unavailable: %s "
+                "(detplug plugins shows the details)",
+                record.name,
+                record.distribution,
+                record.version,
+                record.error,
+            )
+
+    # -- the position (owned by the loop; read-only for hooks) ----------------------------
+    @property
+    def epoch(self) -> int:
+        """Completed epochs."""
+        return self.progress.epoch
+
+    @property
+    def iter(self) -> int:
+        """Completed iterations."""
+        return self.progress.iter
+
+    @property
+    def epoch_iter(self) -> int:
+        """Batches consumed in the current epoch."""
+        return self.progress.epoch_iter
+
+    @property
+    def max_epochs(self) -> int | None:
+        return self.progress.max_epochs
+
+    @property
+    def max_iters(self) -> int | None:
+        return self.progress.max_iters
+
+    @property
+    def by_epoch(self) -> bool:
+        return self.progress.by_epoch
 
     # -- building ------------------------------------------------------------------------
     def _resolve_seed(self, seed: Any) -> int:
@@ -139,83 +191,99 @@ class Runner(RunnerStateMixin):
         cfg = self.cfg
         ts = TrainSettings.from_config(cfg.get("train"))
         self.train_settings = ts
-        self.by_epoch, self.log_interval = ts.by_epoch, ts.log_interval
+        self.log_interval = ts.log_interval
         self.checkpoint_settings = CheckpointSettings.from_config(
             cfg.get("checkpoint"), ts.by_epoch
         )
         if "train_dataloader" not in cfg:
             raise ConfigError("train_dataloader: missing (needed to train)")
-        self._train = self._loader("train_dataloader", train=True)
-        self.train_dataloader = self._train.loader
+        self.train_data = self._loader("train_dataloader", train=True)
+        self.train_dataloader = self.train_data.loader
         if len(self.train_dataloader) == 0:
             raise ConfigError(
-                f"train_dataloader: no batches ({len(self._train.dataset)} samples, batch_size "
-                f"{cfg['train_dataloader'].get('batch_size', 1)}, per process)"
+                f"train_dataloader: no batches ({len(self.train_data.dataset)} samples, "
+                f"batch_size {cfg['train_dataloader'].get('batch_size', 1)}, per process)"
             )
+        p = self.progress
+        p.by_epoch = ts.by_epoch
         if ts.by_epoch:
-            self.max_epochs, self.max_iters = (
-                ts.max_epochs,
-                ts.max_epochs * len(self.train_dataloader),
-            )
+            p.max_epochs, p.max_iters = ts.max_epochs, ts.max_epochs * len(self.train_dataloader)
         else:
-            self.max_epochs, self.max_iters = None, ts.max_iters
+            p.max_epochs, p.max_iters = None, ts.max_iters
         if "optimizer" not in cfg:
             raise ConfigError("optimizer: missing (e.g. {type: SGD, lr: 0.01, momentum: 0.9})")
         self.optimizer = build_optimizer(self.model, cfg["optimizer"])
         self.lr_schedule = build_schedule(
             self.optimizer,
             cfg.get("param_schedulers"),
-            max_epochs=self.max_epochs,
-            max_iters=self.max_iters,
+            max_epochs=p.max_epochs,
+            max_iters=p.max_iters,
         )
         self.schedulers = self.lr_schedule.schedulers
         if cfg.get("val_dataloader") and cfg.get("metrics"):
-            self._val = self._loader("val_dataloader", train=False)
-            self.val_dataloader = self._val.loader
-            self.metrics, self.metric_prefixes = self._metrics_for(
-                self._val.dataset, "val_dataloader"
-            )
+            self._build_val()
         if dist.is_active():
             from torch.nn.parallel import DistributedDataParallel
 
             self.wrapped_model = DistributedDataParallel(
                 self.model,
                 device_ids=[self.device.index] if self.device.type == "cuda" else None,
-                find_unused_parameters=bool(cfg.get("find_unused_parameters", False)),
+                find_unused_parameters=self.settings.find_unused_parameters,
             )
+        on_gradients = None
+        if self.hooks.has("after_backward"):
+            on_gradients = functools.partial(self.hooks.call, "after_backward", runner=self)
         self.train_step = TrainStep(
-            self.wrapped_model, self.optimizer, self.device, cfg.get("amp"), cfg.get("clip_grad")
+            self.wrapped_model,
+            self.optimizer,
+            self.device,
+            self.settings.amp,
+            self.settings.clip_grad,
+            on_gradients=on_gradients,
         )
-        self.files = CheckpointFiles(self.work_dir, self.checkpoint_settings.keep_last)
+        self.checkpoint_files = CheckpointFiles(self.work_dir, self.checkpoint_settings.keep_last)
         if self.rank == 0:
             from detplug_core.config import dump_config
 
-            for stale in self.files.remove_stale_temporaries():
+            for stale in self.checkpoint_files.remove_stale_temporaries():
                 self.logger.info("removed %s (left by an interrupted checkpoint write)", stale)
             dump_config(self.resolved_config(), self.work_dir / "config.yaml")
+
+    def _build_val(self) -> None:
+        self.val_data = self._loader("val_dataloader", train=False)
+        self.val_dataloader = self.val_data.loader
+        self.metrics, self.metric_prefixes = self._metrics_for(
+            self.val_data.dataset, "val_dataloader"
+        )
 
     # -- running -------------------------------------------------------------------------
     def train(self) -> dict[str, float]:
         """Train to the end (resuming / loading weights as the config says); returns the
-        metrics of the last validation (empty without validation)."""
+        metrics of the last validation (empty without validation).
+
+        The loop: ``before_train``; per epoch (data pass) ``before_train_epoch``, then per
+        batch ``before_train_iter`` -> step (``after_backward`` inside) -> counters advance
+        -> ``after_train_iter``; at the end of a pass the epoch advances ->
+        ``after_train_epoch``; a stop request or a signal ends it after any iteration;
+        ``after_train``. Logging, validation, checkpoints and the lr are built-in hooks."""
         self._setup_training()
-        resume = self.cfg.get("resume")
+        resume, load_from = self.settings.resume, self.settings.load_from
         path = self.find_resume_checkpoint(resume) if resume else None
         if path is not None:
             self.resume(path)
-        elif self.cfg.get("load_from"):
-            self.load_weights(self.cfg["load_from"])
-        loop = TrainLoop(self, self._train)
+        elif load_from:
+            self.load_weights(load_from)
+        hooks, p = self.hooks, self.progress
         with SignalGuard(self._on_signal):
             try:
                 self._start_run()
-                self.hooks.call("before_train", runner=self)
-                loop.run()
+                hooks.call("before_train", runner=self)
+                self.logger.info("training from iteration %d to %d", p.iter, p.max_iters)
+                while not (p.finished or self.stop_training or self.signal_received):
+                    self._train_epoch()
                 if self.signal_received:
                     self._interrupted()
-                if self.checkpoint_settings.save_last and self._last_save_iter != self.iter:
-                    self.save_checkpoint(self._checkpoint_name())
-                self.hooks.call("after_train", runner=self)
+                hooks.call("after_train", runner=self)
                 self._end_run()
             except HookError as err:
                 raise self._with_last_checkpoint(err) from err.__cause__
@@ -223,19 +291,45 @@ class Runner(RunnerStateMixin):
                 self.log.close_bar()
         return self.last_metrics
 
+    def _train_epoch(self) -> None:
+        """One data pass, or what is left of it (a resumed position, ``max_iters``)."""
+        hooks, p, step = self.hooks, self.progress, self.train_step
+        loader = self.train_dataloader
+        loader.batch_sampler.set_epoch(p.epoch, skip=p.epoch_iter)
+        hooks.call("before_train_epoch", runner=self)
+        t_start = time.perf_counter()
+        for batch_idx, batch in enumerate(loader, p.epoch_iter):
+            t_data = time.perf_counter()
+            hooks.call("before_train_iter", runner=self, batch_idx=batch_idx, data_batch=batch)
+            outputs = step(batch, batch_idx)
+            p.iter_time, p.data_time = time.perf_counter() - t_start, t_data - t_start
+            p.iter += 1
+            p.epoch_iter += 1
+            hooks.call(
+                "after_train_iter",
+                runner=self,
+                batch_idx=batch_idx,
+                data_batch=batch,
+                outputs=outputs,
+            )
+            if self.stop_training or self.signal_received or p.finished:
+                return
+            t_start = time.perf_counter()
+        p.epoch += 1
+        p.epoch_iter = 0
+        hooks.call("after_train_epoch", runner=self)
+
     def val(self) -> dict[str, float]:
         """Evaluate on the val dataloader with the metrics (built on first use)."""
-        if self._val is None:
+        if self.val_data is None:
             if not (self.cfg.get("val_dataloader") and self.cfg.get("metrics")):
                 raise ConfigError("val_dataloader/metrics: both are needed to validate")
-            self._val = self._loader("val_dataloader", train=False)
-            self.val_dataloader = self._val.loader
-            self.metrics, self.metric_prefixes = self._metrics_for(
-                self._val.dataset, "val_dataloader"
-            )
-        metrics = EvalLoop(self, self._val, self.metrics, self.metric_prefixes, "val").run()
-        if not self.signal_received:
-            self._record_eval("val", metrics)
+            self._build_val()
+        start = time.perf_counter()
+        metrics = EvalLoop(self, self.val_data, self.metrics, self.metric_prefixes, "val").run()
+        if metrics is None:
+            return {}
+        record_eval(self, "val", metrics, time.perf_counter() - start)
         return metrics
 
     def test(self) -> dict[str, float]:
@@ -247,15 +341,16 @@ class Runner(RunnerStateMixin):
         built = self._loader(key, train=False)
         self.test_dataloader = built.loader
         self.test_metrics, prefixes = self._metrics_for(built.dataset, key)
-        if not self._weights_loaded and self.cfg.get("load_from"):
-            self.load_weights(self.cfg["load_from"], hook_states=True)
+        if not self._weights_loaded and self.settings.load_from:
+            self.load_weights(self.settings.load_from, hook_states=True)
         elif not self._weights_loaded and self.train_step is None:
             self.logger.warning("test: no load_from/checkpoint given; evaluating initial weights")
         self.test_metric_prefixes = prefixes
         started_here = not self._run_started
         self._start_run()
-        metrics = EvalLoop(self, built, self.test_metrics, prefixes, "test").run()
-        self._record_eval("test", metrics)
+        start = time.perf_counter()
+        metrics = EvalLoop(self, built, self.test_metrics, prefixes, "test").run() or {}
+        record_eval(self, "test", metrics, time.perf_counter() - start)
         if started_here:
             self._end_run()
         return metrics
@@ -267,51 +362,6 @@ class Runner(RunnerStateMixin):
 
     def _end_run(self) -> None:
         self.hooks.call("after_run", runner=self)
-
-    def _record_eval(self, mode: str, metrics: dict[str, float]) -> None:
-        self.message.update(metrics)
-        self.metric_keys.update(metrics)
-        if mode == "val":
-            self.last_metrics = metrics
-        if mode == "test":
-            head = f"Test [{len(self.test_dataloader.dataset)} images]"
-        elif self.by_epoch:
-            head = f"Epoch(val) [{self.epoch}][{len(self.val_dataloader)}]"
-        else:
-            head = f"Iter(val) [{self.iter}]"
-        record = {"mode": mode, "epoch": self.epoch, "iter": self.iter, **metrics}
-        self.log.eval_record(head, metrics, record)
-
-    # -- boundaries (called by TrainLoop) --------------------------------------------------
-    def iteration_boundary(self) -> None:
-        ts, ck = self.train_settings, self.checkpoint_settings
-        val_due = not self.by_epoch and _due(self.iter, ts.val_interval, self.max_iters)
-        ckpt_due = not ck.by_epoch and bool(ck.interval) and self.iter % ck.interval == 0
-        self._boundary(val_due, ckpt_due)
-
-    def epoch_boundary(self) -> None:
-        ts, ck = self.train_settings, self.checkpoint_settings
-        val_due = self.by_epoch and _due(self.epoch, ts.val_interval, self.max_epochs)
-        ckpt_due = ck.by_epoch and bool(ck.interval) and self.epoch % ck.interval == 0
-        self._boundary(val_due, ckpt_due)
-
-    @property
-    def has_iteration_actions(self) -> bool:
-        return not self.by_epoch or not self.checkpoint_settings.by_epoch
-
-    def _boundary(self, val_due: bool, ckpt_due: bool) -> None:
-        improved = False
-        if val_due and self._val is not None:
-            metrics = self.val()
-            if self.signal_received:  # validation was cut short; the signal path saves
-                return
-            improved = self._track_best(metrics)
-        if ckpt_due:
-            path = self.save_checkpoint(self._checkpoint_name())
-            if improved and path is not None:
-                self.files.link_best(path, self.best["metric"])
-        elif improved:
-            self._save_best_file()
 
     def _on_signal(self, signum: int) -> None:
         self.signal_received = signum
@@ -336,7 +386,7 @@ class Runner(RunnerStateMixin):
         self.logger.error("%s", err, exc_info=err.__cause__, extra={"console": False})
         try:
             path = self.save_checkpoint(
-                f"iter_{self.iter + self.step_done}.pth",
+                f"iter_{self.iter}.pth",
                 call_hooks=err.stage != "before_save_checkpoint",
             )
         except Exception as save_err:  # the run is failing already: report both
@@ -355,7 +405,3 @@ class Runner(RunnerStateMixin):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _due(count: int, interval: int | None, end: int | None) -> bool:
-    return bool(interval) and (count % interval == 0 or count == end)

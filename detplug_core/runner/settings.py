@@ -1,5 +1,6 @@
-"""Reading the runner's config sections (``train:``, ``checkpoint:``, ``hooks:``, ``metrics:``)
-with one clear error per wrong key, and small config helpers."""
+"""The runner's typed settings, read once from the config with one clear error per wrong key:
+top-level switches (:class:`RunSettings`), ``train:`` and ``checkpoint:``. The top-level keys
+the runner knows (:data:`TOP_LEVEL_KEYS`) derive from these classes and the component keys."""
 
 from __future__ import annotations
 
@@ -11,30 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from detplug_core.errors import ConfigError
-
-TOP_LEVEL_KEYS = (
-    "model",
-    "train_dataloader",
-    "val_dataloader",
-    "test_dataloader",
-    "metrics",
-    "optimizer",
-    "param_schedulers",
-    "train",
-    "checkpoint",
-    "hooks",
-    "work_dir",
-    "seed",
-    "deterministic",
-    "device",
-    "amp",
-    "clip_grad",
-    "load_from",
-    "resume",
-    "required_plugins",
-    "find_unused_parameters",
-    "data_root",  # the classic variable dataset bases refer to as ${data_root}
-)
 
 
 def _read(section: str, cfg: Any, cls: type) -> Any:
@@ -113,6 +90,59 @@ class CheckpointSettings:
         if best is None:
             return True
         return value < best if rule == "less" else value > best
+
+
+@dataclass
+class RunSettings:
+    """Top-level switches of a run (``seed``, ``device``, ``amp`` ...; docs/runner.md)."""
+
+    work_dir: str | None = None
+    seed: int | None = 0
+    deterministic: bool = False
+    device: str | None = None  # None / "auto": cuda when available
+    amp: str | None = None  # bf16 | fp16 | null
+    clip_grad: dict | None = None  # {max_norm, norm_type}
+    load_from: str | None = None
+    resume: str | bool | None = None  # auto | true | a path
+    resume_allow_orphans: bool = False
+    find_unused_parameters: bool = False
+    required_plugins: list | None = None  # checked before anything is built
+    data_root: str | None = None  # the classic variable dataset bases refer to as ${data_root}
+
+    @classmethod
+    def from_config(cls, cfg: Mapping) -> RunSettings:
+        values = {
+            f.name: cfg[f.name]
+            for f in fields(cls)
+            if f.name in cfg and (cfg[f.name] is not None or f.name == "seed")  # null: drawn
+        }
+        s = cls(**values)
+        for name in ("deterministic", "resume_allow_orphans", "find_unused_parameters"):
+            if not isinstance(getattr(s, name), bool):
+                raise ConfigError(f"{name}: expected true or false, got {getattr(s, name)!r}")
+        if s.work_dir is not None:
+            s.work_dir = os.fspath(s.work_dir)
+        return s
+
+
+#: Top-level keys built through a registry (component configs).
+COMPONENT_KEYS = (
+    "model",
+    "train_dataloader",
+    "val_dataloader",
+    "test_dataloader",
+    "metrics",
+    "optimizer",
+    "param_schedulers",
+    "hooks",
+)
+#: Every top-level key the runner reads: components, sections, switches.
+TOP_LEVEL_KEYS = (
+    *COMPONENT_KEYS,
+    "train",  # TrainSettings
+    "checkpoint",  # CheckpointSettings
+    *(f.name for f in fields(RunSettings)),
+)
 
 
 def resolve_work_dir(cfg: Mapping, filename: str | None) -> Path:

@@ -5,7 +5,10 @@ A checkpoint is a dict of tensors and plain values (``torch.load(weights_only=Tr
 ``epoch``/``iter``/``epoch_iter`` (position: completed epochs, completed iterations,
 batches consumed in the current epoch), ``model``, ``optimizer`` (with each group's
 ``initial_lr``), ``schedulers``, ``scaler``, ``rng`` (Python, NumPy, torch CPU and CUDA),
-``hooks`` (``state_dict()`` of config hooks that have one, keyed ``hooks.<i>.<Class>``),
+``hooks`` (``state_dict()`` of every hook that has one, built-in or config, keyed by a
+stable name: ``<Class>``, ``<Class>.<k>`` for the k-th more hook of a class, or
+``<Class>:<name>`` for an entry with ``name:``; adding, removing or reordering other hooks
+never moves a state),
 ``best``, ``config`` (the resolved config), ``plugins`` (name, distribution, version) and
 ``meta`` (versions, seed, world size). Hooks may add entries in ``before_save_checkpoint``.
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -46,23 +50,21 @@ class RunnerStateMixin:
         """The config as plain data, with the seed and work dir actually used."""
         return {**plain(self.cfg), "seed": self.seed, "work_dir": str(self.work_dir)}
 
-    def _hook_key(self, index: int, hook: Any) -> str:
-        return f"hooks.{index}.{type(hook).__name__}"
-
     def checkpoint_state(self) -> dict[str, Any]:
         """The checkpoint dict of the current position (see module docstring)."""
         import detplug_core
 
-        done = int(self.step_done)  # a hook failed after the optimizer step of this iter
         scaler = self.train_step.scaler if self.train_step is not None else None
-        hooks = {}
-        for i, hook in enumerate(self.hooks.hooks):
-            if callable(getattr(hook, "state_dict", None)):
-                hooks[self._hook_key(i, hook)] = hook.state_dict()
+        names = self.hooks.state_names
+        hooks = {
+            names[id(hook)]: hook.state_dict()
+            for hook in self.hooks.hooks
+            if callable(getattr(hook, "state_dict", None))
+        }
         return {
             "epoch": self.epoch,
-            "iter": self.iter + done,
-            "epoch_iter": self.epoch_iter + done,
+            "iter": self.iter,
+            "epoch_iter": self.epoch_iter,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict() if self.optimizer is not None else None,
             "schedulers": self.lr_schedule.state_dict() if self.lr_schedule is not None else [],
@@ -85,8 +87,7 @@ class RunnerStateMixin:
     def _dataset_classes(self) -> list[str] | None:
         """Class names of the training (else val, else test) data, so a checkpoint alone can
         label its predictions (``detplug infer``) and ``load_from`` can map classes by name."""
-        test = getattr(self, "test_dataloader", None)  # set by Runner.test()
-        for built in (getattr(self, "_train", None), getattr(self, "_val", None), test):
+        for built in (self.train_data, self.val_data, self.test_dataloader):
             classes = getattr(getattr(built, "dataset", None), "classes", None)
             if classes is not None:
                 return [str(c) for c in classes]
@@ -95,48 +96,18 @@ class RunnerStateMixin:
     def save_checkpoint(self, name: str, *, call_hooks: bool = True) -> Path | None:
         """Write ``work_dir/name`` and point ``latest.pth`` at it (rank 0 only; other ranks
         still run ``before_save_checkpoint``). Returns the path on rank 0."""
-        if getattr(self, "files", None) is None:
+        if self.checkpoint_files is None:
             raise RuntimeError("save_checkpoint() is available once training has started")
         state = self.checkpoint_state()
         if call_hooks:
             self.hooks.call("before_save_checkpoint", runner=self, checkpoint=state)
-        self._last_save_iter = state["iter"]
+        self.last_saved_iter = state["iter"]
         if self.rank != 0:
             return None
-        path = self.files.save(state, name)
-        self.logger.info("saved checkpoint %s", path)
+        start = time.perf_counter()
+        path = self.checkpoint_files.save(state, name)
+        self.logger.info("saved checkpoint %s (%.2f s)", path, time.perf_counter() - start)
         return path
-
-    def _checkpoint_name(self) -> str:
-        if self.checkpoint_settings.by_epoch and self.epoch_iter == 0:
-            return f"epoch_{self.epoch}.pth"
-        return f"iter_{self.iter}.pth"
-
-    # -- best ----------------------------------------------------------------------------
-    def _track_best(self, metrics: dict[str, float]) -> bool:
-        key = self.checkpoint_settings.save_best
-        if not key or not metrics:
-            return False
-        if key == "auto":
-            key = next(iter(metrics))
-        if key not in metrics:
-            self.logger.warning(
-                "checkpoint.save_best: metric '%s' not among %s", key, ", ".join(metrics)
-            )
-            return False
-        best = self.best["value"] if self.best else None
-        if not self.checkpoint_settings.is_better(key, metrics[key], best):
-            return False
-        self.best = {"metric": key, "value": metrics[key], "epoch": self.epoch, "iter": self.iter}
-        self.logger.info("new best %s: %.4f", key, metrics[key])
-        return True
-
-    def _save_best_file(self) -> None:
-        state = self.checkpoint_state()
-        self.hooks.call("before_save_checkpoint", runner=self, checkpoint=state)
-        if self.rank == 0:
-            path = self.files.save_best(state, self.best["metric"])
-            self.logger.info("saved best checkpoint %s", path)
 
     # -- resume / load_from ----------------------------------------------------------------
     def find_resume_checkpoint(self, resume: Any) -> Path | None:
@@ -170,10 +141,17 @@ class RunnerStateMixin:
         scaler = self.train_step.scaler
         if scaler is not None and ckpt.get("scaler"):
             scaler.load_state_dict(ckpt["scaler"])
-        self.epoch, self.iter, self.epoch_iter = ckpt["epoch"], ckpt["iter"], ckpt["epoch_iter"]
-        self._last_save_iter = self.iter
+        p = self.progress
+        p.epoch, p.iter, p.epoch_iter = ckpt["epoch"], ckpt["iter"], ckpt["epoch_iter"]
+        self.last_saved_iter = p.iter
         self.best = ckpt.get("best")
-        self._load_hook_states(ckpt.get("hooks") or {}, path, warn_missing=True)
+        self._load_hook_states(
+            ckpt.get("hooks") or {},
+            path,
+            resuming=True,
+            allow_orphans=self.settings.resume_allow_orphans,
+        )
+        self.log.truncate_after(p.iter)
         self._warn_config_changes(ckpt.get("config") or {}, path)
         self._weights_loaded = True
         self.hooks.call("after_load_checkpoint", runner=self, checkpoint=ckpt)
@@ -194,14 +172,37 @@ class RunnerStateMixin:
                     path,
                 )
 
-    def _load_hook_states(self, states: dict, path: Any, *, warn_missing: bool) -> None:
-        for i, hook in enumerate(self.hooks.hooks):
-            if callable(getattr(hook, "load_state_dict", None)):
-                key = self._hook_key(i, hook)
-                if key in states:
-                    hook.load_state_dict(states[key])
-                elif warn_missing:
-                    self.logger.warning("resume: no state for %s in %s", key, path)
+    def _load_hook_states(
+        self, states: dict, path: Any, *, resuming: bool, allow_orphans: bool = True
+    ) -> None:
+        """Give each hook its saved state by name. Resuming, a hook without a saved state
+        starts fresh (a warning), and a saved state no hook takes (a hook was removed or
+        renamed) is an error unless ``resume_allow_orphans`` (``--resume-allow-orphans``)."""
+        states = _legacy_hook_names(states)
+        names = self.hooks.state_names
+        taken = set()
+        for hook in self.hooks.hooks:
+            if not callable(getattr(hook, "load_state_dict", None)):
+                continue
+            name = names[id(hook)]
+            if name in states:
+                hook.load_state_dict(states[name])
+                taken.add(name)
+            elif resuming and self.hooks.entries_by_id[id(hook)].where != "built-in":
+                self.logger.warning(
+                    "resume: no state for hook %s in %s; it starts fresh", name, path
+                )
+        orphans = sorted(set(states) - taken)
+        if not (resuming and orphans):
+            return
+        listed = ", ".join(orphans)
+        if not allow_orphans:
+            raise CheckpointError(
+                f"{path} holds the state of hook(s) {listed} that this config does not have "
+                "(removed, or renamed with 'name:'); add them back, or resume with "
+                "--resume-allow-orphans (config: resume_allow_orphans: true) to drop the state"
+            )
+        self.logger.warning("resume: dropping the saved state of hook(s) %s (no such hook)", listed)
 
     def load_weights(self, source: Any, *, hook_states: bool = False) -> None:
         """``load_from``: model weights only (a path, a published weights name, or
@@ -223,5 +224,23 @@ class RunnerStateMixin:
         if lines:
             self.logger.warning("load_from: %s", "\n".join(lines))
         if hook_states and isinstance(loaded, dict) and isinstance(loaded.get("hooks"), dict):
-            self._load_hook_states(loaded["hooks"], spec.path, warn_missing=False)
+            self._load_hook_states(loaded["hooks"], spec.path, resuming=False)
         dist.barrier()
+
+
+def _legacy_hook_names(states: dict) -> dict:
+    """Checkpoints before detplug-core 0.x keyed hook states ``hooks.<i>.<Class>`` (by
+    position); map them onto the stable names (``<Class>``, ``<Class>.<k>``)."""
+    out, seen = {}, {}
+    legacy = []
+    for key, value in states.items():
+        parts = key.split(".")
+        if len(parts) == 3 and parts[0] == "hooks" and parts[1].isdigit():
+            legacy.append((int(parts[1]), parts[2], value))
+        else:
+            out[key] = value
+    for _, cls, value in sorted(legacy, key=lambda item: item[0]):
+        k = seen.get(cls, 0)
+        seen[cls] = k + 1
+        out.setdefault(cls if k == 0 else f"{cls}.{k}", value)
+    return out

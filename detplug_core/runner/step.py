@@ -1,5 +1,10 @@
 """One optimisation step: device transfer, autocast, loss sum, backward, clipping, step.
 
+Order inside a step: forward (under autocast) -> loss sum -> ``backward`` (of the scaled loss
+with fp16) -> unscaling (fp16, when gradients are clipped or read) -> the ``after_backward``
+stage (gradients exist and are in true units) -> clipping -> ``optimizer.step`` ->
+``zero_grad``. The lr was set before the step (LRSchedulerHook in ``before_train_iter``).
+
 ``amp: bf16`` runs the forward pass under ``torch.autocast`` in bfloat16 (no loss scaling
 needed); ``amp: fp16`` uses float16 with a ``torch.amp.GradScaler``. ``clip_grad:
 {max_norm, norm_type}`` clips the global gradient norm (after unscaling) and the norm is
@@ -56,6 +61,7 @@ class TrainStep:
         device: torch.device,
         amp: str | None = None,
         clip_grad: Mapping | None = None,
+        on_gradients: Callable[..., None] | None = None,
     ) -> None:
         self.model = model  # possibly DDP-wrapped
         self.optimizer = optimizer
@@ -65,6 +71,7 @@ class TrainStep:
         self.clip = self._check_clip(clip_grad)
         self.params = [p for g in optimizer.param_groups for p in g["params"]]
         self.grad_norm: torch.Tensor | None = None
+        self.on_gradients = on_gradients  # the after_backward stage, when implemented
         self._checked = False
 
     @staticmethod
@@ -102,7 +109,7 @@ class TrainStep:
                 raise ConfigError(f"model: {name} loss '{key}' is not a scalar tensor")
         self._checked = True
 
-    def __call__(self, batch: Any) -> dict[str, torch.Tensor]:
+    def __call__(self, batch: Any, batch_idx: int = 0) -> dict[str, torch.Tensor]:
         images, targets = to_device(batch, self.device)
         with self.autocast():
             losses = self.model(images, targets)
@@ -112,20 +119,23 @@ class TrainStep:
         loss = values[0]
         for value in values[1:]:
             loss = loss + value
-        scaler = self.scaler
+        outputs = {key: value.detach() for key, value in losses.items()}
+        outputs["loss"] = loss.detach()
+        scaler, on_gradients = self.scaler, self.on_gradients
         if scaler is not None:
             scaler.scale(loss).backward()
-            if self.clip is not None:
+            if self.clip is not None or on_gradients is not None:
                 scaler.unscale_(self.optimizer)
-                self.grad_norm = torch.nn.utils.clip_grad_norm_(self.params, **self.clip)
+        else:
+            loss.backward()
+        if on_gradients is not None:
+            on_gradients(batch_idx=batch_idx, data_batch=batch, outputs=outputs)
+        if self.clip is not None:
+            self.grad_norm = torch.nn.utils.clip_grad_norm_(self.params, **self.clip)
+        if scaler is not None:
             scaler.step(self.optimizer)
             scaler.update()
         else:
-            loss.backward()
-            if self.clip is not None:
-                self.grad_norm = torch.nn.utils.clip_grad_norm_(self.params, **self.clip)
             self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        outputs = {key: value.detach() for key, value in losses.items()}
-        outputs["loss"] = loss.detach()
         return outputs

@@ -59,9 +59,30 @@ def test_overrides_apply_in_order():
 
 def test_plus_adds_keys_creating_mappings():
     cfg = _cfg()
-    apply_overrides(cfg, ["+optimizer.momentum=0.9", "+new.deep.key=[1]", "+optimizer.lr=5"])
+    apply_overrides(cfg, ["+optimizer.momentum=0.9", "+new.deep.key=[1]", "optimizer.lr=5"])
     assert cfg["optimizer"] == {"type": "SGD", "lr": 5, "momentum": 0.9}
     assert cfg["new"] == {"deep": {"key": [1]}}
+
+
+def test_plus_on_an_existing_key_or_index_is_an_error():
+    with pytest.raises(
+        ConfigError,
+        match=r"'\+optimizer.lr' .* adds a key, but 'optimizer.lr' "
+        r"exists \(a float \(0.01\)\); write optimizer.lr=\.\.\. to replace it",
+    ):
+        apply_overrides(_cfg(), ["+optimizer.lr=5"])
+    with pytest.raises(ConfigError, match=r"'hooks.0' exists .* or hooks\+=\.\.\. to append"):
+        apply_overrides(_cfg(), ["+hooks.0={type: E}"])
+
+
+def test_list_append_form():
+    cfg = _cfg()
+    apply_overrides(cfg, ["hooks+={type: E}", "hooks+={type: F}"])
+    assert [h["type"] for h in cfg["hooks"][-2:]] == ["E", "F"]
+    with pytest.raises(ConfigError, match="appends to a list, but 'optimizer' is a dict"):
+        apply_overrides(cfg, ["optimizer+=1"])
+    with pytest.raises(ConfigError, match="unknown key 'hookz'"):
+        apply_overrides(cfg, ["hookz+={type: E}"])
 
 
 def test_plus_appends_at_the_end_of_a_list():

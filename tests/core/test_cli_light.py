@@ -48,3 +48,16 @@ def test_debug_shows_traceback():
     )
     assert res.returncode == 2
     assert "Traceback" in res.stderr
+
+
+def test_p_after_the_command_says_where_it_goes():
+    res = subprocess.run(
+        [sys.executable, "-m", "detplug_core.cli.main", "train", "cfg.yaml", "-p", "no:fcos"],
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines() == [
+        "error: -p is an option of detplug itself and goes before the command: "
+        "detplug -p no:NAME train ..."
+    ]

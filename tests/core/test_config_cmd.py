@@ -39,3 +39,22 @@ def test_python_object_tags_are_refused(tmp_path):
     )
     assert res.returncode == 2
     assert "evil.yaml" in res.stderr and "pwned" not in res.stdout
+
+
+def test_config_command_applies_the_plugins_adjustments(tmp_path, detplug_plugin):
+    """What ``detplug config`` prints is what trains: detplug_adjust_config included."""
+    from click.testing import CliRunner
+
+    from detplug_core import hookimpl
+    from detplug_core.cli.main import cli
+
+    class Adjuster:
+        @hookimpl
+        def detplug_adjust_config(self, config):
+            config.setdefault("optimizer", {}).setdefault("momentum", 0.9)
+
+    detplug_plugin.register(Adjuster(), "adjuster")
+    (tmp_path / "top.yaml").write_text("optimizer: {type: SGD, lr: 0.01}\n")
+    res = CliRunner().invoke(cli, ["config", str(tmp_path / "top.yaml")])
+    assert res.exit_code == 0, res.output
+    assert yaml.safe_load(res.output) == {"optimizer": {"type": "SGD", "lr": 0.01, "momentum": 0.9}}

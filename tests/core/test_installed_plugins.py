@@ -195,6 +195,46 @@ def test_blocked_type_hints_how_to_enable(site, tmp_path):
     assert "[blocked]" in res.stdout
 
 
+def test_lookup_from_a_blocked_plugin_says_it_is_blocked(site, tmp_path):
+    env = {"DETPLUG_DISABLE_PLUGINS": "demo"}
+    (tmp_path / "cfg.yaml").write_text("model: {type: demo.DemoDetector}")
+
+    def lookup(yaml_text: str) -> str:
+        (tmp_path / "cfg.yaml").write_text(yaml_text)
+        res = subprocess.run(
+            [sys.executable, "-c", BUILD],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(site), **env},
+            timeout=120,
+        )
+        return res.stdout.strip()
+
+    blocked = (
+        "plugin 'demo' (detplug-demo 1.2.3) is installed but blocked (-p no:demo or "
+        "DETPLUG_DISABLE_PLUGINS); remove the block to use it"
+    )
+    # scope.Name: exact
+    assert lookup("model: {type: demo.DemoDetector}") == (
+        f"error model.type: unknown scope 'demo': {blocked}"
+    )
+    # a bare name no catalogue knows: the blocked plugins are possible providers
+    out = lookup("model: {type: DemoDetector}")
+    assert out.startswith("error model.type: 'DemoDetector' is not registered")
+    assert "Blocked plugins, one of which may provide it: 'demo' (detplug-demo)" in out
+
+
+def test_plugins_warns_about_names_two_plugins_register(site):
+    res = run(site, "plugins")
+    assert res.returncode == 0, res.stderr
+    assert (
+        "warning: models: 'DemoBackbone' is registered by several plugins "
+        "(demo.DemoBackbone (detplug-demo), demo_twin.DemoBackbone (detplug-demo-twin)); a bare "
+        "'DemoBackbone' is ambiguous, write the scope (e.g. demo.DemoBackbone)"
+    ) in res.stderr
+
+
 def test_plugin_adds_a_cli_command(site):
     res = run(site, "demo-hello", "bob")
     assert res.returncode == 0, res.stderr

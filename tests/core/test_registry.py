@@ -169,3 +169,63 @@ def test_value_error_raised_by_a_component_gets_the_key_path(tree):
     with pytest.raises(BuildError) as err:
         root.build({"type": "Stopper", "rule": "bigger"}, path="hooks.2")
     assert str(err.value) == "hooks.2: Stopper.rule: must be greater or less, got 'bigger'"
+
+
+def test_a_null_config_value_takes_the_default_arg(tree):
+    """``in_channels: null`` (docs/models.md) means "let the parent fill it in"."""
+    root, *_ = tree
+
+    @root.register()
+    class Neck:
+        def __init__(self, in_channels, out_channels=8):
+            self.in_channels, self.out_channels = in_channels, out_channels
+
+    neck = root.build({"type": "Neck", "in_channels": None}, in_channels=[4, 8])
+    assert neck.in_channels == [4, 8]
+    assert root.build({"type": "Neck", "in_channels": None}).in_channels is None
+
+
+def _as_plugin(name: str):
+    from detplug_core.registry.registry import Provenance, registering_as
+
+    return registering_as(Provenance(name, f"detplug-{name}", "1.0", f"detplug_{name}"))
+
+
+def test_provenance_is_recorded_at_registration(tree):
+    from detplug_core.registry.registry import provenance_of
+
+    root, a, *_ = tree
+
+    class Net:
+        pass
+
+    Net.__module__ = "somewhere_else.models"  # the module does not decide who registered it
+    with _as_plugin("one"):
+        a.register(obj=Net)
+    entry = root.get_entry("a.Net")
+    assert (entry.plugin, entry.distribution) == ("detplug_one", "detplug-one")
+    assert str(provenance_of(Net)) == "detplug-one 1.0"
+
+    class Local:
+        pass
+
+    a.register(obj=Local)  # outside the loader: the registering module's package
+    assert root.get_entry("Local").plugin == __name__.split(".")[0]
+
+
+def test_plugins_command_warns_about_shadowed_and_colliding_names(tree):
+    from detplug_core.cli.plugins_cmd import name_conflicts
+
+    root, a, b, _ = tree
+    with _as_plugin("one"):
+        a.register("Net", obj=type("Net", (), {}))
+    with _as_plugin("two"):
+        b.register("Net", obj=type("Net", (), {}))
+    (collide,) = name_conflicts({"models": root})
+    assert "'Net' is registered by several plugins (a.Net (detplug-one), b.Net (detplug-two))" in (
+        collide
+    )
+    with _as_plugin("three"):
+        root.register("Net", obj=type("Net", (), {}))
+    (shadow,) = name_conflicts({"models": root})
+    assert "'Net' registered in the root registry by detplug-three shadows the others" in shadow

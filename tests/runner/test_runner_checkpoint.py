@@ -118,7 +118,7 @@ def test_checkpoint_holds_everything_and_loads_weights_only(tmp_path, toy_config
     } <= set(ckpt)
     assert ckpt["epoch"] == 2 and ckpt["iter"] == 6 and ckpt["epoch_iter"] == 0
     assert set(ckpt["rng"]) >= {"python", "numpy", "torch"}
-    assert ckpt["hooks"] == {"hooks.0.ToyCounterHook": {"count": 6}}
+    assert ckpt["hooks"] == {"ToyCounterHook": {"count": 6}, "ValidationHook": {"pending": False}}
     assert ckpt["config"]["seed"] == 0 and ckpt["config"]["work_dir"] == str(tmp_path)
     assert ckpt["optimizer"]["param_groups"][0]["initial_lr"] == 0.05
     assert ckpt["best"]["metric"] == "toy/recall"
@@ -128,3 +128,23 @@ def test_checkpoint_holds_everything_and_loads_weights_only(tmp_path, toy_config
         "latest.pth",
     ]
     assert (tmp_path / "config.yaml").is_file()
+
+
+def test_one_reader_for_every_checkpoint_layout(tmp_path):
+    """Runs and converters write ``{"model": ...}``; other libraries ``{"state_dict": ...}``
+    or a bare state dict (with DDP's ``module.`` prefix): one function reads them all."""
+    from detplug_core.runner.checkpoint import read_state_dict
+
+    weights = {"a.weight": torch.ones(2), "b.bias": torch.zeros(1)}
+    layouts = {
+        "run.pth": {"model": weights, "optimizer": {}, "iter": 3},
+        "converted.pth": {"model": weights, "meta": {"converted_from": "x"}},
+        "other.pth": {"state_dict": weights},
+        "bare.pth": weights,
+        "ddp.pth": {f"module.{k}": v for k, v in weights.items()},
+    }
+    for name, content in layouts.items():
+        torch.save(content, tmp_path / name)
+        got = read_state_dict(tmp_path / name)
+        assert got.keys() == weights.keys(), name
+        assert all(torch.equal(got[k], weights[k]) for k in weights), name

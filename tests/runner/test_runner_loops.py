@@ -46,7 +46,7 @@ class Probe(Hook):
         EVENTS.append(("before_run", runner.iter))
 
     def after_train_iter(self, runner) -> None:
-        if self.stop_at is not None and runner.iter + 1 == self.stop_at:
+        if self.stop_at is not None and runner.iter == self.stop_at:
             runner.stop_training = True
 
     def after_val_epoch(self, runner, metrics) -> None:
@@ -116,6 +116,7 @@ def test_epoch_based_run_logs_evaluates_and_checkpoints(tmp_path, toy_config, to
     } == set(records[0])
     evals = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [(e["epoch"], e["iter"]) for e in evals] == [(1, 3), (2, 6)]
+    assert all(e["eval_time"] > 0 for e in evals)  # seconds of each evaluation
     rows = list(csv.DictReader((tmp_path / "results.csv").open()))
     assert [r["epoch"] for r in rows] == ["1", "2"] and "toy/recall" in rows[0]
     assert sorted(p.name for p in tmp_path.glob("*.pth")) == [

@@ -25,7 +25,13 @@ GUIDE = dict(PATTERN.findall((DOCS / "plugin-guide.md").read_text()))
 
 
 def test_the_pages_have_their_examples():
-    assert sorted(EXAMPLES) == ["adjust_config", "cli_command", "config_hook", "plugin_stage"]
+    assert sorted(EXAMPLES) == [
+        "adjust_config",
+        "cli_command",
+        "config_hook",
+        "gradient_stage",
+        "plugin_stage",
+    ]
     assert sorted(GUIDE) == ["hook", "metric", "registries", "test"]
 
 
@@ -68,10 +74,22 @@ def test_config_hook_and_plugin_stage_in_a_real_run(load_example, tiny, tmp_path
         runner.train()
     records = [json.loads(x) for x in (work / "scalars.jsonl").read_text().splitlines()]
     assert all("spike/count" in r for r in records)
-    state = torch.load(work / "latest.pth", weights_only=True)["hooks"]["hooks.0.LossSpikeHook"]
+    state = torch.load(work / "latest.pth", weights_only=True)["hooks"]["LossSpikeHook"]
     assert isinstance(state["mean"], float) and isinstance(state["spikes"], int)
     rows = [json.loads(x) for x in (work / "my_plugin_metrics.jsonl").read_text().splitlines()]
     assert rows == [{"iter": 2, "tiny/images": 2.0}, {"iter": 4, "tiny/images": 2.0}]
+
+
+def test_gradient_stage_example_in_a_real_run(load_example, tiny, tmp_path):
+    from detplug_core import Runner
+
+    load_example("gradient_stage")
+    work = tmp_path / "run"
+    cfg = tiny.tiny_config(str(work), [{"type": "my_grad_plugin.GradNormHook"}])
+    with Runner(cfg) as runner:
+        runner.train()
+    records = [json.loads(x) for x in (work / "scalars.jsonl").read_text().splitlines()]
+    assert records and all(r["grad/norm"] > 0 for r in records)
 
 
 def test_cli_command_example(load_example, tiny, tmp_path):

@@ -13,11 +13,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-import torch
+from detplug_torchvision.convert_common import COCO80_IDS  # noqa: F401  (re-exported)
 from torch import Tensor
-
-# The 80 category ids COCO uses, out of torchvision's 91 class slots.
-COCO80_IDS = [i for i in range(1, 91) if i not in (12, 26, 29, 30, 45, 66, 68, 69, 71, 83)]
 
 # (torchvision key pattern, detplug replacement), first match wins.
 _RULES = [
@@ -61,27 +58,18 @@ def convert_state_dict(state: Mapping[str, Tensor], classes: str = "coco80") -> 
 
 
 def convert_file(src: str, dst: str, classes: str = "coco80") -> int:
-    """Read a torchvision checkpoint, write ``{"model": state_dict, "meta": {...}}``."""
+    """Read a torchvision checkpoint, write ``{"model": state_dict, "meta": {...}}``
+    (detplug_torchvision.convert_common); returns the number of tensors."""
+    from detplug_torchvision.convert_common import coco80_names, read_source, write_converted
+
     from detplug_core.errors import CheckpointError
 
-    try:
-        state = torch.load(src, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise CheckpointError(f"checkpoint file not found: {src}") from None
-    except Exception as err:
-        raise CheckpointError(f"cannot read checkpoint {src}: {err}") from None
-    for key in ("model", "state_dict"):
-        if isinstance(state, Mapping) and isinstance(state.get(key), Mapping):
-            state = state[key]
+    state = read_source(src)
     try:
         converted = convert_state_dict(state, classes=classes)
     except KeyError as err:
         raise CheckpointError(f"{src}: {err.args[0]}") from None
     meta: dict = {"converted_from": "torchvision fasterrcnn_resnet50_fpn", "source": str(src)}
     if classes == "coco80":
-        from torchvision.models.detection import FasterRCNN_ResNet50_FPN_Weights
-
-        names = FasterRCNN_ResNet50_FPN_Weights.COCO_V1.meta["categories"]
-        meta["classes"] = [names[i] for i in COCO80_IDS]
-    torch.save({"model": converted, "meta": meta}, dst)
-    return len(converted)
+        meta["classes"] = coco80_names()
+    return write_converted(dst, converted, meta)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from detplug_torchvision.preprocessor import DetPreprocessor as Preprocessor
+from detplug_torchvision.preprocessor import build_part
 from detplug_torchvision.targets import training_targets
 from torch import Tensor, nn
 
@@ -35,7 +35,9 @@ class FasterRCNN(nn.Module):
         preprocessor: dict | None = None,
     ) -> None:
         super().__init__()
-        self.preprocessor = Preprocessor(**(preprocessor or {}))
+        self.preprocessor = build_part(
+            MODELS, preprocessor, "FasterRCNN", "preprocessor", "DetPreprocessor"
+        )
         self.backbone = MODELS.build(backbone)
         self.neck = MODELS.build(neck, in_channels=self.backbone.out_channels)
         self.rpn = MODELS.build(rpn, in_channels=self.neck.out_channels)

@@ -45,7 +45,7 @@ def torchvision_fcos(
     The result loads into fcos::fcos_r50_fpn_tv.yaml (set head.num_classes to the
     printed C). Without a class option every torchvision slot is kept (C = C_tv)."""
     import torch
-    from detplug_torchvision.backbones._common import read_state_dict
+    from detplug_torchvision.convert_common import read_source, write_converted
 
     from detplug_core.errors import CheckpointError, ConfigError
     from detplug_fcos.convert import (
@@ -57,7 +57,7 @@ def torchvision_fcos(
 
     if sum([drop_background, coco80, keep_classes is not None]) > 1:
         raise ConfigError("use only one of --drop-background, --coco80, --keep-classes")
-    state = read_state_dict(src)
+    state = read_source(src)
     num_tv = int(state.get("head.classification_head.cls_logits.bias", torch.empty(0)).shape[0])
     keep: list[int] | None = None
     if drop_background:
@@ -78,5 +78,5 @@ def torchvision_fcos(
     meta = {"converted_from": "torchvision-fcos", "source": src, "num_classes": classes}
     if coco80:
         meta["classes"] = coco80_names()
-    torch.save({"state_dict": converted, "meta": meta}, dst)
+    write_converted(dst, converted, meta)
     click.echo(f"wrote {dst}: {len(converted)} tensors, head.num_classes = {classes}")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from detplug_torchvision.convert_common import COCO80_IDS, coco80_names  # noqa: F401
 from torch import Tensor
-from torchvision.models._meta import _COCO_CATEGORIES
 
 from detplug_core.errors import CheckpointError
 
@@ -19,11 +19,7 @@ CLS_KEYS = (
 
 def coco80_indices() -> list[int]:
     """torchvision's label index (= COCO category id) of the 80 real COCO classes, in order."""
-    return [i for i, name in enumerate(_COCO_CATEGORIES) if name not in ("__background__", "N/A")]
-
-
-def coco80_names() -> list[str]:
-    return [_COCO_CATEGORIES[i] for i in coco80_indices()]
+    return list(COCO80_IDS)
 
 
 def convert_torchvision_fcos(

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
+from detplug_torchvision.preprocessor import build_part
 from torch import Tensor, nn
 
 from detplug_core.errors import BuildError
@@ -15,11 +16,7 @@ from detplug_fcos.registries import MODELS
 
 def _build(cfg: Mapping[str, Any] | None, key: str, default_type: str) -> Any:
     """Build an optional part; ``type`` may be left out for the FCOS default."""
-    if cfg is None:
-        return MODELS.build({"type": default_type})
-    if "type" not in cfg:
-        return MODELS.build({"type": default_type, **cfg}, path=f"FCOS.{key}")
-    return MODELS.build(cfg)
+    return build_part(MODELS, cfg, "FCOS", key, default_type)
 
 
 @MODELS.register()

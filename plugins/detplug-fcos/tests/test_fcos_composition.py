@@ -41,6 +41,14 @@ def test_swap_neck_width_and_head_by_override() -> None:
     assert _run(model)[1]["boxes"].shape[1] == 4
 
 
+def test_neck_in_channels_null_is_filled_from_the_backbone() -> None:
+    """docs/models.md writes ``in_channels: null`` for the neck: the detector fills it."""
+    cfg = load_config(SMALL)
+    cfg["model"]["neck"]["in_channels"] = None
+    model = MODELS.build(cfg["model"], path="model")
+    assert model.neck.in_channels == list(model.backbone.out_channels)
+
+
 def test_swap_backbone_to_mobilenet() -> None:
     cfg = load_config(SMALL)
     cfg["model"]["backbone"] = {"type": "MobileNetV3", "arch": "small", "out_indices": [2, 3, 4]}

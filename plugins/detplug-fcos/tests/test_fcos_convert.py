@@ -54,8 +54,8 @@ def test_cli_drop_background_loads_into_model(tv_state, tmp_path) -> None:
     )
     assert result.exit_code == 0, result.output
     saved = torch.load(tmp_path / "out.pth", weights_only=True)
-    assert saved["meta"]["num_classes"] == 90 and saved["state_dict"][BIAS][0] == 1.0
-    build_from_config(SMALL, num_classes=90).load_state_dict(saved["state_dict"])
+    assert saved["meta"]["num_classes"] == 90 and saved["model"][BIAS][0] == 1.0
+    build_from_config(SMALL, num_classes=90).load_state_dict(saved["model"])
     bad = CliRunner().invoke(
         convert_group,
         [

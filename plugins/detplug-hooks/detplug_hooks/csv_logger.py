@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from detplug_core import Hook
+from detplug_core import Hook, RunnerView
 from detplug_hooks.checks import check_optional_int, check_str
 from detplug_hooks.registries import HOOKS
 from detplug_hooks.runner_access import is_main_process, numeric_items, work_path
@@ -42,7 +42,7 @@ class CSVLoggerHook(Hook):
         self.columns: list[str] = list(FIXED)
         self.rows: list[dict[str, Any]] = []
 
-    def before_run(self, runner: Any) -> None:
+    def before_run(self, runner: RunnerView) -> None:
         if not is_main_process(runner):
             return
         self.path = work_path(runner, self.filename)
@@ -55,7 +55,7 @@ class CSVLoggerHook(Hook):
                 self.rows = [r for r in reader if r.get("iter") and int(r["iter"]) <= done]
         self._rewrite()
 
-    def after_train_iter(self, runner: Any, batch_idx: int, data_batch: Any, outputs: dict):
+    def after_train_iter(self, runner: RunnerView, batch_idx: int, data_batch: Any, outputs: dict):
         if self.path is None:
             return
         due = self.window.add(runner, outputs)
@@ -63,13 +63,13 @@ class CSVLoggerHook(Hook):
             iteration, scalars = due
             self._add({"mode": "train", "epoch": runner.epoch + 1, "iter": iteration, **scalars})
 
-    def after_val_epoch(self, runner: Any, metrics: dict) -> None:
+    def after_val_epoch(self, runner: RunnerView, metrics: dict) -> None:
         self._add_metrics("val", runner, metrics)
 
-    def after_test_epoch(self, runner: Any, metrics: dict) -> None:
+    def after_test_epoch(self, runner: RunnerView, metrics: dict) -> None:
         self._add_metrics("test", runner, metrics)
 
-    def _add_metrics(self, mode: str, runner: Any, metrics: dict) -> None:
+    def _add_metrics(self, mode: str, runner: RunnerView, metrics: dict) -> None:
         if self.path is not None:
             row = {"mode": mode, "epoch": runner.epoch, "iter": int(runner.iter)}
             self._add({**row, **numeric_items(metrics)})

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
 
-from detplug_core import Hook
+from detplug_core import Hook, RunnerView
 from detplug_hooks.checks import check_str
 from detplug_hooks.registries import HOOKS
 from detplug_hooks.runner_access import is_main_process, work_path
@@ -81,7 +80,7 @@ class TrainingCurvesHook(Hook):
     def __init__(self, filename: str = "curves.png") -> None:
         self.filename = check_str(NAME, "filename", filename)
 
-    def _draw(self, runner: Any) -> None:
+    def _draw(self, runner: RunnerView) -> None:
         if not is_main_process(runner):
             return
         work = Path(runner.work_dir)
@@ -90,8 +89,8 @@ class TrainingCurvesHook(Hook):
         if train or evals:
             plot_curves(train, evals, work_path(runner, self.filename), title=work.name)
 
-    def after_val_epoch(self, runner: Any, metrics: dict) -> None:
+    def after_val_epoch(self, runner: RunnerView, metrics: dict) -> None:
         self._draw(runner)
 
-    def after_run(self, runner: Any) -> None:
+    def after_run(self, runner: RunnerView) -> None:
         self._draw(runner)

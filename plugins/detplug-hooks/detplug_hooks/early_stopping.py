@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
-from detplug_core import Hook
+from detplug_core import Hook, RunnerView
 from detplug_core.errors import DetplugError
 from detplug_hooks.checks import check_bool, check_choice, check_float, check_int, check_str
 from detplug_hooks.registries import HOOKS
@@ -67,7 +66,7 @@ class EarlyStoppingHook(Hook):
             return value > self.best + self.min_delta
         return value < self.best - self.min_delta
 
-    def after_val_epoch(self, runner: Any, metrics: dict) -> None:
+    def after_val_epoch(self, runner: RunnerView, metrics: dict) -> None:
         if self.monitor not in metrics:
             known = ", ".join(sorted(metrics)) or "(none)"
             msg = f"{NAME}: monitored key '{self.monitor}' is not in the metrics: {known}"

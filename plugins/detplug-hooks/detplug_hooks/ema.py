@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from detplug_core import Hook
+from detplug_core import Hook, RunnerView
 from detplug_core.errors import BuildError, CheckpointError
 from detplug_hooks.checks import check_bool, check_float, check_int
 from detplug_hooks.registries import HOOKS
@@ -99,27 +99,27 @@ class EMAHook(Hook):
             self.updates += 1
 
     # -- runner stages ------------------------------------------------------------------------
-    def before_train(self, runner: Any) -> None:
+    def before_train(self, runner: RunnerView) -> None:
         self._ensure_initialised(bare_model(runner))
 
-    def after_train_iter(self, runner: Any, batch_idx: int, data_batch: Any, outputs: dict):
+    def after_train_iter(self, runner: RunnerView, batch_idx: int, data_batch: Any, outputs: dict):
         iteration = iteration_done(runner)
         if iteration % self.interval == 0:
             self.update(bare_model(runner), iteration)
 
-    def before_val_epoch(self, runner: Any) -> None:
+    def before_val_epoch(self, runner: RunnerView) -> None:
         self._swap_in(runner)
 
-    def after_val_epoch(self, runner: Any, metrics: dict) -> None:
+    def after_val_epoch(self, runner: RunnerView, metrics: dict) -> None:
         self._swap_out(runner)
 
-    def before_test_epoch(self, runner: Any) -> None:
+    def before_test_epoch(self, runner: RunnerView) -> None:
         self._swap_in(runner)
 
-    def after_test_epoch(self, runner: Any, metrics: dict) -> None:
+    def after_test_epoch(self, runner: RunnerView, metrics: dict) -> None:
         self._swap_out(runner)
 
-    def _swap_in(self, runner: Any) -> None:
+    def _swap_in(self, runner: RunnerView) -> None:
         if not self.eval_with_ema or self.ema is None or self._backup is not None:
             return
         model = bare_model(runner)
@@ -127,7 +127,7 @@ class EMAHook(Hook):
         self._backup = {k: v.detach().clone() for k, v in model.state_dict().items()}
         model.load_state_dict(ema)
 
-    def _swap_out(self, runner: Any) -> None:
+    def _swap_out(self, runner: RunnerView) -> None:
         if self._backup is not None:
             bare_model(runner).load_state_dict(self._backup)
             self._backup = None

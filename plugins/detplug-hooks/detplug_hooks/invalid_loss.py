@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from detplug_core import Hook
+from detplug_core import Hook, RunnerView
 from detplug_core.errors import DetplugError
 from detplug_hooks.checks import check_bool, check_int
 from detplug_hooks.registries import HOOKS
@@ -58,7 +58,7 @@ class CheckInvalidLossHook(Hook):
         bad = [(k, v) for k, v in numeric_items(outputs).items() if not math.isfinite(v)]
         return sorted(bad, key=lambda kv: kv[0] == "loss")
 
-    def after_train_iter(self, runner: Any, batch_idx: int, data_batch: Any, outputs: dict):
+    def after_train_iter(self, runner: RunnerView, batch_idx: int, data_batch: Any, outputs: dict):
         iteration = iteration_done(runner)
         if iteration % self.interval or self.all_finite(outputs):
             return

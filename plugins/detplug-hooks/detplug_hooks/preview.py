@@ -6,7 +6,7 @@ from typing import Any
 
 from torch import Tensor
 
-from detplug_core import Hook
+from detplug_core import Hook, RunnerView
 from detplug_hooks.checks import check_float, check_int, check_str
 from detplug_hooks.drawing import draw_detections
 from detplug_hooks.registries import HOOKS
@@ -53,12 +53,12 @@ class PredictionPreviewHook(Hook):
         self._active = False
         self.written_files: list[str] = []
 
-    def before_val_epoch(self, runner: Any) -> None:
+    def before_val_epoch(self, runner: RunnerView) -> None:
         self._validations += 1
         self._active = is_main_process(runner) and self._validations % self.interval == 0
         self._written = 0
 
-    def after_val_iter(self, runner: Any, batch_idx: int, data_batch: Any, outputs: list):
+    def after_val_iter(self, runner: RunnerView, batch_idx: int, data_batch: Any, outputs: list):
         if not self._active or self._written >= self.num_images:
             return
         images, targets = data_batch
@@ -86,9 +86,9 @@ class PredictionPreviewHook(Hook):
             self._written += 1
 
 
-def _classes(runner: Any) -> list[str] | None:
+def _classes(runner: RunnerView) -> list[str] | None:
     """Class names of the validation dataset, for the labels drawn next to the boxes."""
-    loader = getattr(runner, "val_dataloader", None)
+    loader = runner.val_dataloader
     return getattr(getattr(loader, "dataset", None), "classes", None)
 
 

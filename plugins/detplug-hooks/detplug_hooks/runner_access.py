@@ -12,41 +12,43 @@ from typing import Any
 
 from torch import nn
 
+from detplug_core import RunnerView
 
-def is_main_process(runner: Any) -> bool:
+
+def is_main_process(runner: RunnerView) -> bool:
     """Only rank 0 writes files."""
-    return getattr(runner, "rank", 0) == 0
+    return runner.rank == 0
 
 
-def bare_model(runner: Any) -> nn.Module:
+def bare_model(runner: RunnerView) -> nn.Module:
     """The model without its DistributedDataParallel wrapper."""
     model = runner.model
     return getattr(model, "module", model)
 
 
-def work_path(runner: Any, path: str) -> Path:
+def work_path(runner: RunnerView, path: str) -> Path:
     """``path`` itself when absolute, else relative to the run's work dir."""
     p = Path(path)
     return p if p.is_absolute() else Path(runner.work_dir) / p
 
 
-def iteration_done(runner: Any) -> int:
+def iteration_done(runner: RunnerView) -> int:
     """Inside ``after_train_iter``: the 1-based number of the iteration that just ended
-    (``runner.iter`` advances only after the stage has returned)."""
-    return int(runner.iter) + 1
+    (``runner.iter`` already counts it)."""
+    return int(runner.iter)
 
 
-def learning_rate(runner: Any) -> float | None:
+def learning_rate(runner: RunnerView) -> float | None:
     """The lr of the optimizer's first parameter group (what the runner's log line shows)."""
-    optimizer = getattr(runner, "optimizer", None)
+    optimizer = runner.optimizer
     if optimizer is None or not optimizer.param_groups:
         return None
     return float(optimizer.param_groups[0]["lr"])
 
 
-def log_interval(runner: Any, default: int = 50) -> int:
+def log_interval(runner: RunnerView) -> int:
     """The run's ``train.log_interval``."""
-    return int(getattr(runner, "log_interval", None) or default)
+    return int(runner.log_interval)
 
 
 def numeric_items(values: Any) -> dict[str, float]:
@@ -60,7 +62,7 @@ def numeric_items(values: Any) -> dict[str, float]:
     return out
 
 
-def add_scalars(runner: Any, scalars: dict[str, float]) -> None:
+def add_scalars(runner: RunnerView, scalars: dict[str, float]) -> None:
     """Add scalars to the runner's next log record (console, scalars.jsonl and the logger
     hooks read them from ``runner.message``)."""
     runner.message.update(scalars)

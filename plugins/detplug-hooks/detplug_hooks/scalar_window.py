@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from detplug_core import RunnerView
 from detplug_hooks.runner_access import iteration_done, learning_rate, log_interval, numeric_items
 
 
@@ -23,7 +24,7 @@ class ScalarWindow:
         self.interval = interval
         self._outputs: list[dict[str, Any]] = []
 
-    def add(self, runner: Any, outputs: dict) -> tuple[int, dict[str, float]] | None:
+    def add(self, runner: RunnerView, outputs: dict) -> tuple[int, dict[str, float]] | None:
         """Record one iteration's outputs; at a log step return ``(iteration, scalars)``,
         ``iteration`` counting completed training iterations (1-based)."""
         self._outputs.append(outputs)
@@ -56,9 +57,9 @@ class ScalarWindow:
         return scalars
 
 
-def hook_scalars(runner: Any) -> dict[str, float]:
+def hook_scalars(runner: RunnerView) -> dict[str, float]:
     """Numeric ``runner.message`` entries with a ``namespace/`` (put there by hooks), except
     evaluation metrics (also kept in ``runner.message``)."""
-    metric_keys = set(getattr(runner, "metric_keys", ()) or ())
-    message = numeric_items(getattr(runner, "message", {}))
+    metric_keys = runner.metric_keys
+    message = numeric_items(runner.message)
     return {k: v for k, v in message.items() if "/" in k and k not in metric_keys}

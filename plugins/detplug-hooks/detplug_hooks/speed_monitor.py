@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from detplug_core import Hook
+from detplug_core import Hook, RunnerView
 from detplug_hooks.checks import check_int
 from detplug_hooks.registries import HOOKS
 from detplug_hooks.runner_access import add_scalars, log_interval
@@ -49,29 +49,29 @@ class SpeedMonitorHook(Hook):
         self._last_end: float | None = None
         self._iter_start = 0.0
 
-    def before_train_epoch(self, runner: Any) -> None:
+    def before_train_epoch(self, runner: RunnerView) -> None:
         self._last_end = time.perf_counter()  # data time of an epoch's first batch included
 
-    def after_val(self, runner: Any) -> None:
+    def after_val(self, runner: RunnerView) -> None:
         self._last_end = time.perf_counter()  # validation time is not iteration time
 
-    def before_train_iter(self, runner: Any, batch_idx: int, data_batch: Any) -> None:
+    def before_train_iter(self, runner: RunnerView, batch_idx: int, data_batch: Any) -> None:
         now = time.perf_counter()
         if self._last_end is None:
             self._last_end = now
         self._data_time += now - self._last_end
         self._iter_start = self._last_end
 
-    def after_train_iter(self, runner: Any, batch_idx: int, data_batch: Any, outputs: dict):
+    def after_train_iter(self, runner: RunnerView, batch_idx: int, data_batch: Any, outputs: dict):
         now = time.perf_counter()
         self._iter_time += now - self._iter_start
         self._last_end = now
-        self._images += len(data_batch[0]) * int(getattr(runner, "world_size", 1) or 1)
+        self._images += len(data_batch[0]) * runner.world_size
         self._window += 1
         interval = self.interval or log_interval(runner)
         if self._window < interval:
             return
-        device = getattr(runner, "device", None)
+        device = runner.device
         add_scalars(
             runner,
             {

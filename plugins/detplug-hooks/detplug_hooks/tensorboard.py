@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from detplug_core import Hook
+from detplug_core import Hook, RunnerView
 from detplug_hooks.checks import check_int, check_optional_int, check_str
 from detplug_hooks.registries import HOOKS
 from detplug_hooks.runner_access import is_main_process, numeric_items, work_path
@@ -38,7 +38,7 @@ class TensorBoardHook(Hook):
         self.window = ScalarWindow(self.interval)
         self.writer: Any = None
 
-    def _writer(self, runner: Any) -> Any:
+    def _writer(self, runner: RunnerView) -> Any:
         """The SummaryWriter, made on first use; None on ranks other than 0."""
         if self.writer is None and is_main_process(runner):
             from torch.utils.tensorboard import SummaryWriter  # imports tensorboard: only here
@@ -48,10 +48,10 @@ class TensorBoardHook(Hook):
             self.writer = SummaryWriter(log_dir=str(path), flush_secs=self.flush_secs)
         return self.writer
 
-    def before_run(self, runner: Any) -> None:
+    def before_run(self, runner: RunnerView) -> None:
         self._writer(runner)
 
-    def after_train_iter(self, runner: Any, batch_idx: int, data_batch: Any, outputs: dict):
+    def after_train_iter(self, runner: RunnerView, batch_idx: int, data_batch: Any, outputs: dict):
         writer = self._writer(runner)
         if writer is None:
             return
@@ -62,13 +62,13 @@ class TensorBoardHook(Hook):
         for key, value in scalars.items():
             writer.add_scalar(f"train/{key}", value, step)
 
-    def after_val_epoch(self, runner: Any, metrics: dict) -> None:
+    def after_val_epoch(self, runner: RunnerView, metrics: dict) -> None:
         self._write_metrics("val", runner, metrics)
 
-    def after_test_epoch(self, runner: Any, metrics: dict) -> None:
+    def after_test_epoch(self, runner: RunnerView, metrics: dict) -> None:
         self._write_metrics("test", runner, metrics)
 
-    def _write_metrics(self, mode: str, runner: Any, metrics: dict) -> None:
+    def _write_metrics(self, mode: str, runner: RunnerView, metrics: dict) -> None:
         writer = self._writer(runner)
         if writer is None:
             return
@@ -76,7 +76,7 @@ class TensorBoardHook(Hook):
             writer.add_scalar(f"{mode}/{key}", value, int(runner.iter))
         writer.flush()
 
-    def after_run(self, runner: Any) -> None:
+    def after_run(self, runner: RunnerView) -> None:
         if self.writer is not None:
             self.writer.close()
             self.writer = None

@@ -116,7 +116,7 @@ class StopAtHook(Hook):
         self.iteration = iteration
 
     def after_train_iter(self, runner: Any, batch_idx: int, data_batch: Any, outputs: dict):
-        if runner.iter + 1 == self.iteration:
+        if runner.iter == self.iteration:
             runner.stop_training = True
 
 

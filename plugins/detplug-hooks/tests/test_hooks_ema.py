@@ -81,7 +81,7 @@ def test_resumed_run_has_bitwise_the_same_average_as_an_uninterrupted_one(kit, t
     cut = kit.tiny_config(tmp_path / "cut", hooks, checkpoint={"interval": 2})
     kit.run_training({**cut, "hooks": [*hooks, {"type": "hookstest.StopAtHook", "iteration": 5}]})
     saved = torch.load(tmp_path / "cut" / "latest.pth", weights_only=True)
-    assert saved["iter"] == 5 and saved["hooks"]["hooks.0.EMAHook"]["updates"] == 5
+    assert saved["iter"] == 5 and saved["hooks"]["EMAHook"]["updates"] == 5
     resumed = kit.run_training({**cut, "resume": "auto"})
 
     a, b = kit.config_hook(whole, EMAHook), kit.config_hook(resumed, EMAHook)
@@ -91,3 +91,20 @@ def test_resumed_run_has_bitwise_the_same_average_as_an_uninterrupted_one(kit, t
         assert torch.equal(a.ema[key], b.ema[key]), key
     for key, value in whole.model.state_dict().items():
         assert torch.equal(value, resumed.model.state_dict()[key]), key
+
+
+def test_a_hook_added_before_a_resume_leaves_the_average_intact(kit, tmp_path):
+    """Hook states are saved by name, not position: a hook listed before EMAHook on resume
+    does not orphan its average."""
+    ema = {"type": "EMAHook", "decay": 0.8, "warmup_iters": 3}
+    whole = kit.run_training(kit.tiny_config(tmp_path / "whole", [ema]))
+
+    cut = kit.tiny_config(tmp_path / "cut", [ema], checkpoint={"interval": 2})
+    kit.run_training({**cut, "hooks": [ema, {"type": "hookstest.StopAtHook", "iteration": 4}]})
+    added = [{"type": "hookstest.ProbeHook"}, {"type": "SpeedMonitorHook"}, ema]
+    resumed = kit.run_training({**cut, "hooks": added, "resume": "auto"})
+
+    a, b = kit.config_hook(whole, EMAHook), kit.config_hook(resumed, EMAHook)
+    assert a.updates == b.updates == 6
+    for key in a.ema:
+        assert torch.equal(a.ema[key], b.ema[key]), key

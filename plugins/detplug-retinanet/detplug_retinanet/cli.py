@@ -1,40 +1,29 @@
-"""``detplug convert torchvision-retinanet IN OUT``, contributed through the plugin hook."""
+"""``detplug convert torchvision-retinanet IN OUT``, contributed through the plugin hook (the command
+and the file layout are detplug_torchvision.convert_common's, shared by the converters)."""
 
 from __future__ import annotations
 
 import click
+from detplug_torchvision.convert_common import convert_group, torchvision_convert_command
 
 import detplug_core
 
 
-@click.command("torchvision-retinanet")
-@click.argument("src", type=click.Path(dir_okay=False))
-@click.argument("dst", type=click.Path(dir_okay=False))
-@click.option(
-    "--classes",
-    type=click.Choice(["coco80", "all"]),
-    default="coco80",
-    show_default=True,
-    help="coco80: the 80 COCO categories as detplug-coco labels them (num_classes 80); "
-    "all: torchvision's 91 class slots (num_classes 91).",
-)
-def torchvision_retinanet(src: str, dst: str, classes: str) -> None:
-    """Convert a torchvision retinanet_resnet50_fpn checkpoint SRC to detplug weights DST
-    for retinanet::retinanet_r50_fpn_tv.yaml."""
+def _convert_file(src: str, dst: str, classes: str) -> int:
     from detplug_retinanet.convert import convert_file
 
-    n = convert_file(src, dst, classes=classes)
-    click.echo(f"wrote {n} tensors to {dst}")
+    return convert_file(src, dst, classes=classes)
 
 
-@click.group("convert")
-def convert() -> None:
-    """Convert checkpoints of other libraries to detplug weights."""
-
-
-convert.add_command(torchvision_retinanet)
+torchvision_retinanet = torchvision_convert_command(
+    "torchvision-retinanet",
+    "retinanet_resnet50_fpn",
+    "retinanet::retinanet_r50_fpn_tv.yaml",
+    "torchvision's 91 class slots (num_classes 91)",
+    _convert_file,
+)
 
 
 @detplug_core.hookimpl
 def detplug_cli_commands() -> list[click.Command]:
-    return [convert]
+    return [convert_group(torchvision_retinanet)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from detplug_torchvision.preprocessor import DetPreprocessor as Preprocessor
+from detplug_torchvision.preprocessor import build_part
 from detplug_torchvision.targets import training_targets
 from torch import Tensor, nn
 
@@ -32,7 +32,9 @@ class RetinaNet(nn.Module):
         preprocessor: dict | None = None,
     ) -> None:
         super().__init__()
-        self.preprocessor = Preprocessor(**(preprocessor or {}))
+        self.preprocessor = build_part(
+            MODELS, preprocessor, "RetinaNet", "preprocessor", "DetPreprocessor"
+        )
         self.backbone = MODELS.build(backbone)
         self.neck = MODELS.build(neck, in_channels=self.backbone.out_channels)
         self.head = MODELS.build(head, in_channels=self.neck.out_channels)

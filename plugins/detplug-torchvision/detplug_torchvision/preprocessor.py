@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -78,3 +79,15 @@ class DetPreprocessor(nn.Module):
             img = img.float().div_(255) if not img.is_floating_point() else img.float()
             torch.div(img - self.mean, self.std, out=batch[i, :, :h, :w])
         return batch, sizes
+
+
+def build_part(
+    registry: Any, cfg: Mapping | None, owner: str, key: str, default_type: str
+) -> nn.Module:
+    """A detector's optional part (``preprocessor``, ``loss``, ``postprocess``), built through
+    the detector's own (scoped) registry as every detector builds it (docs/architecture.md):
+    ``None`` or a config without ``type`` gives ``default_type`` (a user's ``type`` swaps
+    the part)."""
+    cfg = dict(cfg or {})
+    cfg.setdefault("type", default_type)
+    return registry.build(cfg, path=f"{owner}.{key}")

@@ -41,22 +41,11 @@ def set_norm_eval(module: nn.Module) -> None:
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Load the tensors of a local checkpoint file (``weights_only``: no code runs).
+    """The tensors of a local checkpoint file (``weights_only``: no code runs), by the core's
+    one reader: a bare state dict or one under ``model`` or ``state_dict``."""
+    from detplug_core.runner.checkpoint import read_state_dict as read
 
-    Accepts a bare state dict or one nested under ``state_dict`` or ``model``."""
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise CheckpointError(f"checkpoint file not found: {path}")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # corrupt, truncated or unsafe file
-        raise CheckpointError(f"cannot read checkpoint {path}: {err}") from None
-    for key in ("state_dict", "model"):
-        if isinstance(obj, Mapping) and isinstance(obj.get(key), Mapping):
-            obj = obj[key]
-    if not isinstance(obj, Mapping):
-        raise CheckpointError(f"{path} holds a {type(obj).__name__}, not a state dict")
-    return dict(obj)
+    return read(path)
 
 
 def init_from_checkpoint(module: nn.Module, init: Mapping[str, Any] | None, what: str) -> None:

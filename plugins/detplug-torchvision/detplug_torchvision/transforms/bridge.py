@@ -128,18 +128,11 @@ def v2_transform_names() -> list[str]:
     )
 
 
-def _same_transform_here(cls: type) -> type:
-    """A behaviour-identical subclass living in this module, so the registry (which finds
-    an entry's plugin by its module) lists, attributes and unloads it with this plugin."""
-    attrs = {"__module__": __name__, "__qualname__": cls.__name__, "__doc__": cls.__doc__}
-    return type(cls.__name__, (cls,), attrs)
-
-
 def _register_all() -> None:
+    """Every v2 transform under its own name: torchvision's class itself, or this module's
+    config-friendly subclass. The registry records that detplug-torchvision registered it."""
     for name in v2_transform_names():
-        cls = _CONFIG_FRIENDLY.get(name) or _same_transform_here(getattr(v2, name))
-        globals()[name] = cls  # picklable by reference: bridge.<name>
-        TRANSFORMS.register(name, obj=cls)
+        TRANSFORMS.register(name, obj=_CONFIG_FRIENDLY.get(name) or getattr(v2, name))
 
 
 _register_all()

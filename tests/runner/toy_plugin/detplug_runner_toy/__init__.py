@@ -25,7 +25,7 @@ __version__ = "0.3.0"
 
 def _at(name: str, runner) -> bool:
     value = os.environ.get(name)
-    return value is not None and runner.iter + 1 == int(value)
+    return value is not None and runner.iter == int(value)
 
 
 @hookimpl
@@ -37,5 +37,5 @@ def after_train_iter(runner) -> None:
     fail = os.environ.get("DETPLUG_TOY_FAIL_AT")
     if fail:
         rank, _, n = fail.partition(":")
-        if runner.rank == int(rank) and runner.iter + 1 == int(n):
+        if runner.rank == int(rank) and runner.iter == int(n):
             raise RuntimeError(f"toy failure on rank {rank}")

@@ -37,5 +37,5 @@ class ToyFailingHook(Hook):
         self.at_iter = at_iter
 
     def after_train_iter(self, runner) -> None:
-        if runner.iter + 1 == self.at_iter:
+        if runner.iter == self.at_iter:
             raise ValueError("the toy hook failed on purpose")
