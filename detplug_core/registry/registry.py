@@ -172,17 +172,22 @@ class Registry:
         for scope in sorted(self._children):
             yield from self._children[scope].walk()
 
+    @staticmethod
+    def _raise_if_blocked(scope: str) -> None:
+        """A scope that names a blocked plugin: say so, with how to lift the block."""
+        from detplug_core.plugins.state import blocked_plugins, blocked_text
+
+        for record in blocked_plugins():
+            if scope in (record.name, record.package):
+                raise NotFoundError(f"unknown scope '{scope}': {blocked_text(record)}")
+
     def find_scope(self, scope: str) -> Registry:
         """The registry of ``scope`` in this tree; an error listing known scopes if none."""
         self._ensure_loaded()
         for reg in self.root.walk():
             if reg.scope == scope:
                 return reg
-        from detplug_core.plugins.state import blocked_plugins, blocked_text
-
-        for record in blocked_plugins():
-            if scope in (record.name, record.package):
-                raise NotFoundError(f"unknown scope '{scope}': {blocked_text(record)}")
+        self._raise_if_blocked(scope)
         known = ", ".join(sorted(r.scope for r in self.root.walk()))
         raise NotFoundError(
             f"unknown scope '{scope}' in the {self.root.name} registry; known scopes: {known}"
@@ -252,7 +257,8 @@ class Registry:
         if "." in key:
             scope, _, name = key.rpartition(".")
             if not any(reg.scope == scope for reg in self.root.walk()):
-                # a scope no loaded plugin has: say which distribution provides the name
+                # a scope no loaded plugin has: blocked, or say which distribution provides it
+                self._raise_if_blocked(scope)
                 known = ", ".join(sorted(r.scope for r in self.root.walk()))
                 where = (
                     f"scope '{scope}' (unknown scope in {self.root.name}; known scopes: {known})"
