@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from detplug_core.data.num_classes import check_num_classes, resolve_num_classes
 from detplug_core.errors import ConfigError
 from detplug_core.registry import MODELS
 from detplug_core.runner import dist
@@ -73,6 +74,7 @@ class Runner(RunnerStateMixin):
                 "only a value referenced with ${...})",
                 key,
             )
+        resolve_num_classes(cfg)  # num_classes: auto -> the data's class count
         self.model: torch.nn.Module = MODELS.build(cfg["model"], path="model").to(self.device)
         self.wrapped_model: torch.nn.Module = self.model
         self.hooks = HookDispatcher(self.pm)
@@ -119,6 +121,12 @@ class Runner(RunnerStateMixin):
     def _metrics_for(self, dataset: Any, key: str) -> tuple[list, list[str]]:
         return build_metrics(self.cfg.get("metrics"), dataset, key)
 
+    def _check_classes(self, dataset: Any, key: str) -> None:
+        """A fixed ``num_classes`` that disagrees with the data is exit 2 naming both."""
+        classes = getattr(dataset, "classes", None)
+        if classes is not None:
+            check_num_classes(self.cfg.get("model"), list(classes), f"{key}.dataset")
+
     def _loader(self, key: str, train: bool) -> Any:
         from detplug_core.data.loader import build_dataloader
 
@@ -147,6 +155,7 @@ class Runner(RunnerStateMixin):
             raise ConfigError("train_dataloader: missing (needed to train)")
         self._train = self._loader("train_dataloader", train=True)
         self.train_dataloader = self._train.loader
+        self._check_classes(self._train.dataset, "train_dataloader")
         if len(self.train_dataloader) == 0:
             raise ConfigError(
                 f"train_dataloader: no batches ({len(self._train.dataset)} samples, batch_size "
@@ -246,6 +255,7 @@ class Runner(RunnerStateMixin):
             raise ConfigError("test_dataloader: missing (and no val_dataloader to fall back on)")
         built = self._loader(key, train=False)
         self.test_dataloader = built.loader
+        self._check_classes(built.dataset, key)
         self.test_metrics, prefixes = self._metrics_for(built.dataset, key)
         if not self._weights_loaded and self.cfg.get("load_from"):
             self.load_weights(self.cfg["load_from"], hook_states=True)

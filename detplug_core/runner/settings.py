@@ -33,6 +33,7 @@ TOP_LEVEL_KEYS = (
     "resume",
     "required_plugins",
     "find_unused_parameters",
+    "data",
     "data_root",  # the classic variable dataset bases refer to as ${data_root}
 )
 
