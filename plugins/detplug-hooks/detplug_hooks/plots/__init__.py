@@ -1,0 +1,1 @@
+"""Plots written by detplug-hooks (matplotlib, Agg backend): one module per picture."""
