@@ -85,14 +85,16 @@ def data_classes(cfg: Mapping) -> tuple[list[str], str]:
 
 def resolve_num_classes(cfg: MutableMapping) -> list[str] | None:
     """Replace every ``num_classes: auto`` under ``cfg["model"]`` by the data's class count
-    (in place); returns the class names, or None when no ``auto`` was there."""
+    (in place) and check the fixed ones when ``data.classes`` (``--data``) is known; returns
+    the class names, or None when there was nothing to resolve."""
     autos = [
         (node, where)
         for node, where in num_classes_entries(cfg.get("model"))
         if node["num_classes"] == AUTO
     ]
-    if not autos:
-        return None
+    data = cfg.get("data")
+    if not autos and not (isinstance(data, Mapping) and data.get("classes")):
+        return None  # fixed numbers are checked against the built datasets by the runner
     classes, source = data_classes(cfg)
     for node, _ in autos:
         node["num_classes"] = len(classes)

@@ -8,6 +8,7 @@ import pytest
 
 from detplug_core import MODELS
 from detplug_core.config import load_config
+from detplug_core.data.num_classes import resolve_num_classes
 
 CONFIGS = Path(__file__).resolve().parents[3] / "configs"
 
@@ -20,8 +21,8 @@ def load(name: str, *overrides: str) -> dict:
     ("name", "num_classes"),
     [
         ("retinanet/retinanet_r50_fpn_tv.yaml", 80),
-        ("retinanet/retinanet_r50_fpn_1x_coco.yaml", 80),
-        ("retinanet/retinanet_r18_fpn_shapes.yaml", 3),
+        ("retinanet/retinanet_r50_fpn_1x_coco.yaml", "auto"),
+        ("retinanet/retinanet_r18_fpn_shapes.yaml", "auto"),
     ],
 )
 def test_configs_load_with_their_bases(name, num_classes):
@@ -49,5 +50,7 @@ def test_tv_config_is_the_torchvision_architecture():
 
 
 def test_shapes_model_builds():
-    model = MODELS.build(load("retinanet/retinanet_r18_fpn_shapes.yaml")["model"])
+    cfg = load("retinanet/retinanet_r18_fpn_shapes.yaml", "+data.classes=[rectangle,ellipse,triangle]")
+    resolve_num_classes(cfg)  # num_classes: auto, here from data.classes (as --data writes it)
+    model = MODELS.build(cfg["model"])
     assert model.head.num_classes == 3

@@ -37,6 +37,7 @@ def plot_labels(
     if len(pick) > _MAX_POINTS:
         pick = np.sort(np.random.default_rng(0).choice(len(pick), _MAX_POINTS, replace=False))
     colours = plt.get_cmap("tab10")(labels[pick] % 10) if len(pick) else "C0"
+    dot = 12 if len(pick) < 500 else 3
 
     fig, axes = plt.subplots(2, 2, figsize=(10, 9), constrained_layout=True)
     counts = np.bincount(labels, minlength=len(classes))[: len(classes)]
@@ -52,12 +53,12 @@ def plot_labels(
     ax.set_ylabel("boxes")
     ax.set_title(f"boxes per class ({len(boxes)} boxes)")
     ax = axes[0, 1]
-    ax.scatter((w / img_w)[pick], (h / img_h)[pick], s=3, alpha=0.4, c=colours)
+    ax.scatter((w / img_w)[pick], (h / img_h)[pick], s=dot, alpha=0.5, c=colours)
     ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="width / image width", ylabel="height / image height")
     ax.set_title("box size")
     ax = axes[1, 0]
     cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2 / img_w, (boxes[:, 1] + boxes[:, 3]) / 2 / img_h
-    ax.scatter(cx[pick], cy[pick], s=3, alpha=0.4, c=colours)
+    ax.scatter(cx[pick], cy[pick], s=dot, alpha=0.5, c=colours)
     ax.set(xlim=(0, 1), ylim=(1, 0), xlabel="x centre / width", ylabel="y centre / height")
     ax.set_title("box centres")
     ax = axes[1, 1]
