@@ -14,7 +14,9 @@ import numpy as np
 
 from detplug_core.errors import DataError
 
-__all__ = ["LabelRows", "parse_label_file", "to_pixel_boxes"]
+__all__ = ["ROUNDING_PX", "LabelRows", "parse_label_file", "to_pixel_boxes"]
+
+ROUNDING_PX = 0.01
 
 
 @dataclass
@@ -91,7 +93,15 @@ def parse_label_file(path: str, num_classes: int) -> LabelRows:
 
 
 def to_pixel_boxes(boxes: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Normalised ``cx cy w h`` [N,4] -> float32 xyxy pixels."""
+    """Normalised ``cx cy w h`` [N,4] -> float32 xyxy pixels.
+
+    A coordinate within ``ROUNDING_PX`` outside the image is put on its border: that is the
+    rounding of the file's decimals (``0.9999995`` of 4000 px), not a box to report clipped.
+    """
     cx, cy, w, h = (boxes[:, i] for i in range(4))
     xyxy = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
-    return (xyxy * np.array([width, height, width, height])).astype(np.float32).reshape(-1, 4)
+    limits = np.array([width, height, width, height], dtype=np.float64)
+    xyxy = xyxy * limits
+    xyxy = np.where((xyxy < 0) & (xyxy > -ROUNDING_PX), 0.0, xyxy)
+    xyxy = np.where((xyxy > limits) & (xyxy < limits + ROUNDING_PX), limits, xyxy)
+    return xyxy.astype(np.float32).reshape(-1, 4)

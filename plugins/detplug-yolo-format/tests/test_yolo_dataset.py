@@ -108,6 +108,13 @@ def test_zero_size_out_of_range_and_repeated_boxes(tmp_path, caplog):
     assert "a.txt:1" in caplog.text  # the zero-size example names file and line
 
 
+def test_rounding_of_the_decimals_is_not_clipping(tmp_path):
+    data = one_image(tmp_path, ["0 0.90000001 0.5 0.2000001 0.2", "1 0.09999999 0.5 0.2000001 0.2"])
+    ds = YoloDataset(str(data))
+    assert ds.report["boxes clipped to the image"] == 0
+    assert ds.records[0].boxes[0, 2] == 64.0 and ds.records[0].boxes[1, 0] == 0.0
+
+
 def test_class_id_outside_names_names_file_and_line(tmp_path):
     data = one_image(tmp_path, ["0 0.5 0.5 0.2 0.2", "", "5 0.5 0.5 0.2 0.2"])
     with pytest.raises(DataError, match=r"a\.txt:3: class id 5 is not in names \(ids 0\.\.1"):
