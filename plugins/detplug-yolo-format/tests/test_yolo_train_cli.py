@@ -51,6 +51,10 @@ def test_train_from_a_yolo_folder_then_test(tmp_path):
     res = detplug("test", str(work / "latest.pth"), "--out", str(tmp_path / "test.json"))
     assert res.returncode == 0, res.stderr[-3000:]
     assert "circle" in res.stdout and "square" in res.stdout and "coco/mAP" in res.stdout
+    other = simple_dataset(tmp_path / "more_pets", n_train=2, n_val=3, seed=1)
+    res = detplug("test", str(work / "latest.pth"), "--data", str(other))
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "Test [3 images]" in res.stdout + res.stderr
 
 
 def test_a_fixed_class_count_that_disagrees_is_exit_2(tmp_path):
