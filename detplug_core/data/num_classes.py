@@ -64,9 +64,9 @@ def data_classes(cfg: Mapping) -> tuple[list[str], str]:
     from detplug_core.registry import DATASETS
 
     key = sections[0]
-    dataset_cfg = {**cfg[key]["dataset"], "transforms": None}
-    if "transforms" not in cfg[key]["dataset"]:
-        dataset_cfg.pop("transforms")
+    dataset_cfg = dict(cfg[key]["dataset"])
+    if "transforms" in dataset_cfg:
+        dataset_cfg["transforms"] = None  # only the classes are needed
     quiet = logging.getLogger("detplug.data")
     level = quiet.level
     quiet.setLevel(logging.ERROR)  # the dataloader builds it again and logs its summary then
