@@ -61,6 +61,23 @@ def detplug_pretrained_weights() -> dict[str, Any]:
     weights but no plugin offers is an error listing every offered name."""
 
 
+@hookspec
+def detplug_data_source(path: str, image_dir: str | None) -> dict | None:
+    """Recognise a user's data at ``path`` (``detplug train CONFIG --data PATH``).
+
+    Return ``None`` when ``path`` is not in this plugin's format. Otherwise return::
+
+        {"format": "yolo",                     # a short name for messages
+         "classes": ["cat", "dog"],            # label i is classes[i]
+         "splits": {"train": {...}, "val": {...}, "test": {...}}}   # dataset configs
+
+    Each split is a dataset config (``type`` and its arguments, without ``transforms``);
+    ``val`` and ``test`` may be missing. ``image_dir`` is the folder the user gave with
+    ``--data-images`` (formats whose annotations do not say where the images are). Raise a
+    ``DataError`` when the path is clearly yours but broken. Exactly one plugin may claim a
+    path; detplug-yolo-format, detplug-coco and detplug-voc implement this hook."""
+
+
 # --------------------------------------------------------------------------------------------
 # Runner stages. ``runner`` is the running :class:`detplug_core.Runner`; ``runner.epoch`` and
 # ``runner.iter`` count completed epochs and iterations (0-based for the one in progress).

@@ -3,7 +3,8 @@
 With a checkpoint alone (``.pth``/``.pt``/``.ckpt``) the resolved config saved inside it is
 used (overrides apply to it) and its weights are loaded. With a config, ``--checkpoint``
 names the weights (else the config's ``load_from``). The test set is ``test_dataloader``, or
-``val_dataloader`` when the config has none. Prints the metric summary and each metric's
+``val_dataloader`` when the config has none; ``--data PATH`` evaluates on another data set
+(as ``detplug train --data``; its classes must match the model's count). Prints the metric summary and each metric's
 per-class table; ``--out FILE.json`` also writes them.
 """
 
@@ -84,6 +85,8 @@ def _report(runner: Any, metrics: dict[str, float], out: str | None, source: str
     help="Work dir for the log (default: the checkpoint's folder, else the config's work_dir).",
 )
 @click.option("--device", help="auto (default), cpu, cuda, cuda:N.")
+@click.option("--data", metavar="PATH", help="Evaluate on this data set (as train --data).")
+@click.option("--data-images", metavar="DIR", help="The image folder of a --data COCO JSON.")
 def test(
     target: str,
     overrides: tuple[str, ...],
@@ -91,9 +94,11 @@ def test(
     out: str | None,
     work_dir: str | None,
     device: str | None,
+    data: str | None,
+    data_images: str | None,
 ) -> None:
     """Evaluate CONFIG_OR_CHECKPOINT on the test (or val) data and print the metrics."""
-    from detplug_core.cli.train import run_distributed_safely
+    from detplug_core.cli.train import apply_data_option, run_distributed_safely
 
     def run() -> None:
         from detplug_core.config import load_config
@@ -106,6 +111,7 @@ def test(
         else:
             cfg = load_config(target, overrides)
             weights = checkpoint or cfg.get("load_from")
+        apply_data_option(cfg, data, data_images)
         cfg["load_from"] = weights
         cfg["resume"] = None
         for key, value in (("work_dir", work_dir), ("device", device)):

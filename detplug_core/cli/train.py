@@ -4,6 +4,8 @@ Options override config keys: ``--work-dir`` (work_dir), ``--resume [auto|PATH]`
 alone it means ``auto``: continue from ``work_dir/latest.pth`` if there is one),
 ``--load-from`` (load_from), ``--device``, ``--amp``, ``--seed``, ``--deterministic``,
 ``--resume-allow-orphans`` (resume_allow_orphans).
+``--data PATH`` trains on the user's data set (a YOLO data.yaml, a COCO JSON, a VOC folder:
+see docs/data.md), ``--data-images DIR`` says where a COCO JSON's images are.
 ``--nproc N`` (N > 1) starts N processes with torchrun on this machine, each running this
 same command; under torchrun (``LOCAL_RANK`` set) the option is ignored.
 """
@@ -39,6 +41,17 @@ def _apply_options(cfg: dict, options: dict[str, Any]) -> None:
         cfg["resume_allow_orphans"] = True
 
 
+def apply_data_option(cfg: dict, data: str | None, images: str | None) -> None:
+    """``--data PATH [--data-images DIR]``: the data plugins' splits into the dataloaders."""
+    if images is not None and data is None:
+        raise DetplugError("--data-images: needs --data")
+    if data is None:
+        return
+    from detplug_core.data.source import apply_data_source, find_data_source
+
+    apply_data_source(cfg, find_data_source(data, images))
+
+
 def _torchrun_command(ctx: click.Context, nproc: int, options: dict[str, Any]) -> list[str]:
     """This command again, under torchrun, without --nproc."""
     root = ctx.find_root().params
@@ -63,6 +76,9 @@ def _torchrun_command(ctx: click.Context, nproc: int, options: dict[str, Any]) -
         argv.append("--deterministic")
     if options.get("resume_allow_orphans"):
         argv.append("--resume-allow-orphans")
+    for option in ("data", "data_images"):
+        if options.get(option) is not None:
+            argv += [f"--{option.replace('_', '-')}", str(options[option])]
     return argv
 
 
@@ -131,6 +147,10 @@ def run_distributed_safely(fn: Any) -> Any:
     show_default=True,
     help="Processes to start with torchrun (data-parallel training).",
 )
+@click.option(
+    "--data", metavar="PATH", help="Train on this data set: YOLO data.yaml, COCO JSON, VOC folder."
+)
+@click.option("--data-images", metavar="DIR", help="The image folder of a --data COCO JSON.")
 @click.option("--seed", type=int, help="Random seed.")
 @click.option("--deterministic", is_flag=True, help="Use deterministic algorithms.")
 @click.pass_context
@@ -149,6 +169,7 @@ def train(ctx: click.Context, config: str, overrides: tuple[str, ...], **options
         from detplug_core.runner import Runner
 
         cfg = load_config(config, overrides)
+        apply_data_option(cfg, options.get("data"), options.get("data_images"))
         _apply_options(cfg, options)
         with Runner(cfg) as runner:
             runner.train()

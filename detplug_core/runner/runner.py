@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from detplug_core.data.num_classes import check_num_classes, resolve_num_classes
 from detplug_core.errors import ConfigError
 from detplug_core.registry import MODELS
 from detplug_core.runner import dist
@@ -84,6 +85,7 @@ class Runner(RunnerStateMixin):
                 "only a value referenced with ${...})",
                 key,
             )
+        resolve_num_classes(cfg)  # num_classes: auto -> the data's class count
         self.model: torch.nn.Module = MODELS.build(cfg["model"], path="model").to(self.device)
         self.wrapped_model: torch.nn.Module = self.model
         self.hooks = HookDispatcher(self.pm, with_builtin_hooks(build_hooks(cfg.get("hooks"))))
@@ -171,6 +173,12 @@ class Runner(RunnerStateMixin):
     def _metrics_for(self, dataset: Any, key: str) -> tuple[list, list[str]]:
         return build_metrics(self.cfg.get("metrics"), dataset, key)
 
+    def _check_classes(self, dataset: Any, key: str) -> None:
+        """A fixed ``num_classes`` that disagrees with the data is exit 2 naming both."""
+        classes = getattr(dataset, "classes", None)
+        if classes is not None:
+            check_num_classes(self.cfg.get("model"), list(classes), f"{key}.dataset")
+
     def _loader(self, key: str, train: bool) -> Any:
         from detplug_core.data.loader import build_dataloader
 
@@ -199,6 +207,7 @@ class Runner(RunnerStateMixin):
             raise ConfigError("train_dataloader: missing (needed to train)")
         self.train_data = self._loader("train_dataloader", train=True)
         self.train_dataloader = self.train_data.loader
+        self._check_classes(self.train_data.dataset, "train_dataloader")
         if len(self.train_dataloader) == 0:
             raise ConfigError(
                 f"train_dataloader: no batches ({len(self.train_data.dataset)} samples, "
@@ -340,6 +349,7 @@ class Runner(RunnerStateMixin):
             raise ConfigError("test_dataloader: missing (and no val_dataloader to fall back on)")
         built = self._loader(key, train=False)
         self.test_dataloader = built.loader
+        self._check_classes(built.dataset, key)
         self.test_metrics, prefixes = self._metrics_for(built.dataset, key)
         if not self._weights_loaded and self.settings.load_from:
             self.load_weights(self.settings.load_from, hook_states=True)

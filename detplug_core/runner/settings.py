@@ -102,12 +102,13 @@ class RunSettings:
     device: str | None = None  # None / "auto": cuda when available
     amp: str | None = None  # bf16 | fp16 | null
     clip_grad: dict | None = None  # {max_norm, norm_type}
-    load_from: str | None = None
+    load_from: str | dict | None = None  # a path, a weights name, or {path, class_map}
     resume: str | bool | None = None  # auto | true | a path
     resume_allow_orphans: bool = False
     find_unused_parameters: bool = False
     required_plugins: list | None = None  # checked before anything is built
     data_root: str | None = None  # the classic variable dataset bases refer to as ${data_root}
+    data: dict | None = None  # {path, format, classes}: what --data PATH found (docs/data.md)
 
     @classmethod
     def from_config(cls, cfg: Mapping) -> RunSettings:

@@ -229,6 +229,10 @@ def test_load_from_reports_and_config_errors(tmp_path, toy_config, toy, capsys):
     other = toy_config(
         tmp_path / "b",
         model={"type": "ToyDetector", "num_classes": 3},
+        val_dataloader={  # the model's class count must match the data's (num_classes check)
+            "batch_size": 4,
+            "dataset": {"type": "ToyShapes", "num_images": 6, "seed": 1, "num_classes": 3},
+        },
         load_from=str(tmp_path / "a" / "latest.pth"),
         tpyo=1,
     )

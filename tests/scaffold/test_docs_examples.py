@@ -29,6 +29,7 @@ def test_the_pages_have_their_examples():
         "adjust_config",
         "cli_command",
         "config_hook",
+        "data_source",
         "gradient_stage",
         "plugin_stage",
     ]
@@ -118,6 +119,17 @@ def test_adjust_config_example(load_example):
     mine = {**cfg, "metrics": [{"type": "CocoMetric"}]}
     pm.hook.detplug_adjust_config(config=mine)
     assert mine["metrics"] == [{"type": "CocoMetric"}]  # what the user wrote stays
+
+
+def test_data_source_example(load_example, tmp_path):
+    from detplug_core.data.source import find_data_source
+
+    load_example("data_source")
+    csv = tmp_path / "boxes.csv"
+    csv.write_text("a.jpg,1,2,3,4,zebra\nb.jpg,1,2,3,4,ant\n")
+    source = find_data_source(str(csv))
+    assert source.format == "csv-boxes" and source.classes == ["ant", "zebra"]
+    assert source.splits["val"] == {"type": "my_plugin.CsvBoxes", "file": str(csv), "part": "val"}
 
 
 @pytest.fixture

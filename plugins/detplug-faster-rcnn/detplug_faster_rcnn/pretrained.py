@@ -9,7 +9,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-# torchvision weights whose architecture configs/faster_rcnn/faster_rcnn_r50_fpn_tv.yaml describes.
+# torchvision weights whose architecture faster_rcnn::faster_rcnn_r50_fpn_tv.yaml describes.
 SUPPORTED = ("FasterRCNN_ResNet50_FPN_Weights.COCO_V1",)
 
 

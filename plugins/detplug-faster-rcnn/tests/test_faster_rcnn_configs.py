@@ -6,6 +6,7 @@ import pytest
 
 from detplug_core import MODELS
 from detplug_core.config import load_config
+from detplug_core.data.num_classes import resolve_num_classes
 
 
 def load(name: str, *overrides: str) -> dict:
@@ -16,9 +17,9 @@ def load(name: str, *overrides: str) -> dict:
     ("name", "num_classes"),
     [
         ("faster_rcnn_r50_fpn_tv.yaml", 80),
-        ("faster_rcnn_r50_fpn_1x_coco.yaml", 80),
-        ("faster_rcnn_r50_fpn_1x_voc0712.yaml", 20),
-        ("faster_rcnn_r18_fpn_shapes.yaml", 3),
+        ("faster_rcnn_r50_fpn_1x_coco.yaml", "auto"),
+        ("faster_rcnn_r50_fpn_1x_voc0712.yaml", "auto"),
+        ("faster_rcnn_r18_fpn_shapes.yaml", "auto"),
     ],
 )
 def test_configs_load_with_their_bases(name, num_classes):
@@ -59,5 +60,9 @@ def test_voc0712_is_the_classic_recipe():
 
 
 def test_shapes_model_builds():
-    model = MODELS.build(load("faster_rcnn_r18_fpn_shapes.yaml")["model"])
+    cfg = load(
+        "faster_rcnn_r18_fpn_shapes.yaml", "+data.classes=[rectangle,ellipse,triangle]"
+    )
+    resolve_num_classes(cfg)  # num_classes: auto, here from data.classes (as --data writes it)
+    model = MODELS.build(cfg["model"])
     assert model.roi_head.num_classes == 3

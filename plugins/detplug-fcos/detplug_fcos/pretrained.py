@@ -7,7 +7,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-# torchvision weights whose architecture configs/fcos/fcos_r50_fpn_tv.yaml describes.
+# torchvision weights whose architecture fcos::fcos_r50_fpn_tv.yaml describes.
 SUPPORTED = ("FCOS_ResNet50_FPN_Weights.COCO_V1",)
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-# torchvision weights whose architecture configs/retinanet/retinanet_r50_fpn_tv.yaml describes.
+# torchvision weights whose architecture retinanet::retinanet_r50_fpn_tv.yaml describes.
 SUPPORTED = ("RetinaNet_ResNet50_FPN_Weights.COCO_V1",)
 
 

@@ -6,6 +6,7 @@ import pytest
 
 from detplug_core import MODELS
 from detplug_core.config import load_config
+from detplug_core.data.num_classes import resolve_num_classes
 
 
 def load(name: str, *overrides: str) -> dict:
@@ -16,8 +17,8 @@ def load(name: str, *overrides: str) -> dict:
     ("name", "num_classes"),
     [
         ("retinanet_r50_fpn_tv.yaml", 80),
-        ("retinanet_r50_fpn_1x_coco.yaml", 80),
-        ("retinanet_r18_fpn_shapes.yaml", 3),
+        ("retinanet_r50_fpn_1x_coco.yaml", "auto"),
+        ("retinanet_r18_fpn_shapes.yaml", "auto"),
     ],
 )
 def test_configs_load_with_their_bases(name, num_classes):
@@ -45,5 +46,9 @@ def test_tv_config_is_the_torchvision_architecture():
 
 
 def test_shapes_model_builds():
-    model = MODELS.build(load("retinanet_r18_fpn_shapes.yaml")["model"])
+    cfg = load(
+        "retinanet_r18_fpn_shapes.yaml", "+data.classes=[rectangle,ellipse,triangle]"
+    )
+    resolve_num_classes(cfg)  # num_classes: auto, here from data.classes (as --data writes it)
+    model = MODELS.build(cfg["model"])
     assert model.head.num_classes == 3

@@ -16,6 +16,7 @@ from detplug_torchvision.datasets import (
 )
 
 from detplug_core.errors import BuildError, DataError
+from detplug_voc.layout import ImageFolder, auto_split
 from detplug_voc.registries import DATASETS
 from detplug_voc.voc_xml import VOC_CLASSES, VocFile, is_zero_area, parse_voc_xml, read_split
 
@@ -44,6 +45,12 @@ class VOCDataset(DetectionDataset):
     * Zero-area boxes in the file are dropped; boxes are clipped, empty ones dropped; one
       summary line is logged at construction. Missing images: ``on_missing_image``.
     * ``image_id`` is the running index over all roots; ``file_name`` the image file name.
+    * Layouts as people have them: ``ann_dir`` / ``img_dir`` name the two folders (``.`` for
+      the root itself); a root without ``ImageSets`` is split by a seeded shuffle of its XML
+      files (``split: train`` gets ``split_ratio`` of them, ``val`` the rest, ``trainval``
+      all), recorded in ``auto_splits`` (and by the runner in the work dir). The image is
+      ``<id>`` with ``img_suffix`` or any image suffix in any case, else the XML's
+      ``<filename>``; a ``<filename>`` that disagrees with the file used is counted (INFO).
     """
 
     def __init__(
@@ -57,6 +64,10 @@ class VOCDataset(DetectionDataset):
         on_unknown_class: str = "error",
         data_roots: Sequence[str] | None = None,
         img_suffix: str = ".jpg",
+        ann_dir: str = "Annotations",
+        img_dir: str = "JPEGImages",
+        split_ratio: float = 0.8,
+        split_seed: int = 0,
     ) -> None:
         name = type(self).__name__
         check_choice(name, "on_missing_image", on_missing_image, ("error", "skip"))
@@ -72,32 +83,48 @@ class VOCDataset(DetectionDataset):
         self.splits = splits
         super().__init__(VOC_CLASSES if classes is None else classes, transforms)
         self.img_suffix = img_suffix
+        self.ann_dir, self.img_dir = ann_dir, img_dir
+        if not 0.0 < split_ratio < 1.0:
+            raise BuildError(f"{name}: split_ratio must be between 0 and 1, got {split_ratio}")
+        self.auto_splits: list[dict] = []
         self.on_unknown_class = on_unknown_class
         self._label_of = {c: i for i, c in enumerate(self.classes)}
 
         report = CleanupReport(f"{name}({', '.join(self._describe_roots())})")
         records: list[ImageRecord] = []
         for root, split_name in zip(self.data_roots, self.splits, strict=True):
+            ann_root = os.path.normpath(os.path.join(root, ann_dir))
             split_file = os.path.join(root, "ImageSets", "Main", f"{split_name}.txt")
-            for image_key in read_split(split_file):
-                xml = parse_voc_xml(os.path.join(root, "Annotations", f"{image_key}.xml"))
-                records.append(self._record(root, image_key, xml, len(records), report))
+            if os.path.isfile(split_file) or os.path.isdir(os.path.join(root, "ImageSets")):
+                keys = read_split(split_file)
+            else:
+                keys = auto_split(ann_root, split_name, split_ratio, split_seed)
+                self.auto_splits.append(
+                    {
+                        "root": os.path.abspath(root),
+                        "split": split_name,
+                        "ratio": split_ratio,
+                        "seed": split_seed,
+                        "ids": keys,
+                    }  # fmt: skip
+                )
+            folder = ImageFolder(os.path.normpath(os.path.join(root, img_dir)))
+            for image_key in keys:
+                xml = parse_voc_xml(os.path.join(ann_root, f"{image_key}.xml"))
+                path = folder.find(image_key, img_suffix, xml.filename)
+                if xml.filename and os.path.basename(path) != xml.filename:
+                    report.add(
+                        "XML <filename> differs from the image file used",
+                        f"{xml.path}: <filename> {xml.filename}, used {os.path.basename(path)}",
+                        dirty=False,
+                    )
+                records.append(self._record(path, xml, len(records), report))
         self._setup(records, report, filter_empty=filter_empty, on_missing_image=on_missing_image)
 
     def _describe_roots(self) -> list[str]:
         return [f"{r} {s}" for r, s in zip(self.data_roots, self.splits, strict=True)]
 
-    def _image_path(self, root: str, image_key: str, xml: VocFile) -> str:
-        path = os.path.join(root, "JPEGImages", image_key + self.img_suffix)
-        if not os.path.isfile(path) and xml.filename:
-            alternative = os.path.join(root, "JPEGImages", xml.filename)
-            if os.path.isfile(alternative):
-                return alternative
-        return path
-
-    def _record(
-        self, root: str, image_key: str, xml: VocFile, image_id: int, report: CleanupReport
-    ) -> ImageRecord:
+    def _record(self, path: str, xml: VocFile, image_id: int, report: CleanupReport) -> ImageRecord:
         label_of = self._label_of
         boxes, labels, ignore = [], [], []
         for obj in xml.objects:
@@ -121,7 +148,6 @@ class VOCDataset(DetectionDataset):
             boxes.append(obj.box)
             labels.append(label_of[obj.name])
             ignore.append(obj.difficult)
-        path = self._image_path(root, image_key, xml)
         height, width = xml.height, xml.width
         if not (height and width) and os.path.isfile(path):
             height, width = read_image_size(path, xml.path)

@@ -1,1 +1,1 @@
-"""Pictures drawn from a run's data and evaluations (matplotlib, Agg backend)."""
+"""Plots written by detplug-hooks (matplotlib, Agg backend): one module per picture."""

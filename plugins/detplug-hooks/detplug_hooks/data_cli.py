@@ -1,0 +1,148 @@
+"""``detplug data check CONFIG_OR_PATH`` and ``detplug data show CONFIG_OR_PATH``.
+
+CONFIG_OR_PATH is a data set a plugin recognises (as ``--data`` does: a YOLO data.yaml, a
+COCO JSON, a VOC folder) or a training config, whose dataloaders' datasets are read.
+``check`` prints per split: image and box counts, boxes per class, box size and aspect
+histograms, images without boxes, what the loader fixed or skipped, and every image the
+loader would refuse; it writes ``labels.png``. ``show`` draws a few images with their boxes.
+A data set the loaders refuse at construction is exit 2 with the loader's message.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from detplug_core.errors import DataError
+
+_SECTIONS = (("train", "train_dataloader"), ("val", "val_dataloader"), ("test", "test_dataloader"))
+
+
+def split_configs(target: str, image_dir: str | None, overrides: tuple[str, ...]) -> dict:
+    """``{split: dataset config}`` of a data path or of a config's dataloaders."""
+    from detplug_core.plugins import make_plugin_manager
+
+    pm = make_plugin_manager()
+    if os.path.exists(target) and any(
+        pm.hook.detplug_data_source(path=target, image_dir=image_dir)
+    ):
+        from detplug_core.data.source import find_data_source
+
+        return dict(find_data_source(target, image_dir, pm).splits)
+    if not os.path.isfile(target):
+        raise DataError(f"'{target}' is neither a data set a plugin recognises nor a config file")
+    from detplug_core.config import load_config
+
+    cfg = load_config(target, list(overrides))
+    splits = {}
+    for split, key in _SECTIONS:
+        section = cfg.get(key)
+        if section and section.get("dataset"):
+            splits[split] = section["dataset"]
+    return splits
+
+
+def build_splits(splits: dict) -> list[tuple[str, Any]]:
+    """Each distinct split's dataset, built without transforms (the loaders' own parsing)."""
+    from detplug_core.registry import DATASETS
+
+    built, seen = [], []
+    for split, cfg in splits.items():
+        if cfg in seen:
+            continue
+        seen.append(cfg)
+        plain = _without_transforms(cfg)
+        built.append((split, DATASETS.build(plain, path=f"{split}.dataset")))
+    return built
+
+
+def _without_transforms(cfg: Any) -> Any:
+    if not isinstance(cfg, dict):
+        return cfg
+    out = {k: _without_transforms(v) for k, v in cfg.items() if k != "transforms"}
+    if "datasets" in cfg:
+        out["datasets"] = [_without_transforms(d) for d in cfg["datasets"]]
+    return out
+
+
+@click.group("data")
+def data_group() -> None:
+    """Inspect a data set: counts, problems, labels.png, images with their boxes."""
+
+
+_target = click.argument("target", metavar="CONFIG_OR_PATH")
+_overrides = click.argument("overrides", nargs=-1)
+_images = click.option("--data-images", metavar="DIR", help="The image folder of a COCO JSON.")
+
+
+@data_group.command("check")
+@_target
+@_overrides
+@_images
+@click.option("--out", default="data_check", show_default=True, help="Folder for labels.png.")
+@click.option("--decode", is_flag=True, help="Decode every image (default: headers only).")
+def check(
+    target: str, overrides: tuple[str, ...], data_images: str | None, out: str, decode: bool
+) -> None:
+    """Counts, histograms and problems per split; writes OUT/labels.png."""
+    from detplug_hooks.data_stats import collect_stats, format_stats, scan_images
+    from detplug_hooks.plots.labels import plot_labels
+
+    problems = 0
+    for n, (split, dataset) in enumerate(
+        build_splits(split_configs(target, data_images, overrides))
+    ):
+        stats = collect_stats(dataset, split)
+        stats.problems = scan_images(dataset, decode=decode)
+        problems += len(stats.problems)
+        click.echo(format_stats(stats))
+        if n == 0:  # the train split (the first one a data set or config has)
+            path = plot_labels(
+                stats.boxes, stats.labels, stats.image_sizes, stats.classes,
+                Path(out) / "labels.png", title=f"{target} ({split})",
+            )  # fmt: skip
+            click.echo(f"wrote {path}")
+    if problems:
+        raise DataError(f"{problems} images would be refused by the loaders (listed above)")
+
+
+@data_group.command("show")
+@_target
+@_overrides
+@_images
+@click.option("--out", default="data_show", show_default=True, help="Folder for the PNGs.")
+@click.option("--split", default="train", show_default=True, help="Which split to draw.")
+@click.option("--num", default=8, show_default=True, help="How many images.")
+def show(
+    target: str,
+    overrides: tuple[str, ...],
+    data_images: str | None,
+    out: str,
+    split: str,
+    num: int,
+) -> None:
+    """Draw NUM images of SPLIT with their boxes and class names into OUT/."""
+    import torch
+
+    from detplug_hooks.drawing import draw_detections
+
+    splits = split_configs(target, data_images, overrides)
+    if split not in splits:
+        raise DataError(f"--split {split}: the data has splits {', '.join(splits)}")
+    (_, dataset), *_ = build_splits({split: splits[split]})
+    Path(out).mkdir(parents=True, exist_ok=True)
+    step = max(1, len(dataset) // max(num, 1))
+    for i in list(range(0, len(dataset), step))[:num]:
+        image, target_ = dataset.load_raw(i)
+        none = torch.zeros(0)
+        picture = draw_detections(
+            image, target_["boxes"], target_["labels"], torch.zeros(0, 4), none, none,
+            classes=dataset.classes, min_side=256,
+        )  # fmt: skip
+        stem = Path(str(target_["file_name"])).stem
+        path = Path(out) / f"{split}_{i:05d}_{stem}.png"
+        picture.save(path)
+        click.echo(f"wrote {path}")
