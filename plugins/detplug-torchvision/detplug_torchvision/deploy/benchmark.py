@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from detplug_torchvision.deploy.export import export_onnx, export_program
-from detplug_torchvision.deploy.extras import require
-from detplug_torchvision.deploy.model import DeployModel
 from torch import Tensor
 
 from detplug_core.errors import ConfigError
+from detplug_torchvision.deploy.export import export_onnx, export_program
+from detplug_torchvision.deploy.extras import require
+from detplug_torchvision.deploy.model import DeployModel
 
 BACKENDS = ("eager", "channels_last", "pt2", "onnxruntime")
 Runner = Callable[[list[Tensor]], object]

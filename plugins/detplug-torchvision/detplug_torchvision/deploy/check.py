@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
+
 from detplug_torchvision.deploy.export import example_image, load_pt2
 from detplug_torchvision.deploy.model import DeployModel
 from detplug_torchvision.deploy.parity import compare

@@ -54,12 +54,12 @@ def export(checkpoint: str, fmt: str, out: str, dynamic: bool, size: tuple[int, 
     pixels, scores [K] and labels [K]; class names and the input contract are in its
     metadata. Needs the extra 'detplug-torchvision[onnx]' for ONNX."""
     import torch
+
+    from detplug_core.errors import ConfigError
     from detplug_torchvision.deploy.export import export_onnx, export_pt2, metadata
     from detplug_torchvision.deploy.model import DeployModel
     from detplug_torchvision.deploy.resize import eval_resize_from_config
     from detplug_torchvision.inference.loading import load_model
-
-    from detplug_core.errors import ConfigError
 
     if size is None and not dynamic:
         raise ConfigError("give --size H W for a fixed-size export, or --dynamic for any size")
@@ -129,6 +129,8 @@ def benchmark(source: str, weights: str | None, size: tuple[int, int], no_resize
               threads: int | None, as_json: bool) -> None:  # fmt: skip
     """Latency (p50/p90) and images per second of a detector, per backend, in one table."""
     import torch
+
+    from detplug_core.errors import ConfigError
     from detplug_torchvision.deploy.benchmark import (
         format_timings,
         machine,
@@ -137,8 +139,6 @@ def benchmark(source: str, weights: str | None, size: tuple[int, int], no_resize
     from detplug_torchvision.deploy.model import DeployModel
     from detplug_torchvision.deploy.resize import eval_resize_from_config
     from detplug_torchvision.inference.loading import load_model
-
-    from detplug_core.errors import ConfigError
 
     if batch < 1 or iters < 1 or warmup < 0 or min(size) < 1:
         raise ConfigError("--batch, --iters and --size must be positive, --warmup >= 0")

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from detplug_torchvision.deploy.extras import require
-from detplug_torchvision.deploy.model import INPUT_CONTRACT, DeployModel
 
 from detplug_core.errors import DetplugError
+from detplug_torchvision.deploy.extras import require
+from detplug_torchvision.deploy.model import INPUT_CONTRACT, DeployModel
 
 FORMATS = ("onnx", "pt2")
 MIN_OPSET = 18  # the dynamo exporter's lowest; antialiased Resize needs 18 too
@@ -69,11 +69,12 @@ def export_program(
     model: DeployModel, size: tuple[int, int], dynamic: bool
 ) -> torch.export.ExportedProgram:
     """``torch.export`` of ``model`` on a CPU, static at ``size`` or with dynamic H and W."""
+    image = example_image(size)
+    with torch.no_grad():
+        model(image)  # one eager call: lazily set state (RoIAlign scales) is set for good
     try:
         with _size_oblivious():
-            program = torch.export.export(
-                model, (example_image(size),), dynamic_shapes=_dynamic_shapes(dynamic)
-            )
+            program = torch.export.export(model, (image,), dynamic_shapes=_dynamic_shapes(dynamic))
     except Exception as err:  # torch.export reports unsupported code as many error types
         hint = " (try a fixed size: --size H W without --dynamic)" if dynamic else ""
         raise ExportError(f"torch.export failed{hint}: {_first_line(err)}") from err
@@ -100,8 +101,10 @@ def export_onnx(
     dynamic: bool,
     meta: dict[str, str],
     opset: int | None = None,
+    program: torch.export.ExportedProgram | None = None,
 ) -> Path:
-    """ONNX through torch's dynamo exporter (``torch.onnx.export(dynamo=True)``)."""
+    """ONNX through torch's dynamo exporter (``torch.onnx.export(dynamo=True)``), from
+    ``program`` when it is already exported (:func:`export_program`)."""
     require("onnxscript", "ONNX export")
     onnx = require("onnx", "ONNX export")
     if opset is not None and opset < MIN_OPSET:
@@ -109,7 +112,7 @@ def export_onnx(
             f"--opset {opset}: detplug exports with torch's dynamo ONNX exporter, which "
             f"writes opset {MIN_OPSET} or newer; give --opset {MIN_OPSET} or more, or leave it out"
         )
-    program = export_program(model, size, dynamic)
+    program = program or export_program(model, size, dynamic)
     try:
         onnx_program = torch.onnx.export(
             program, opset_version=opset, dynamo=True, verbose=False, optimize=True
@@ -131,9 +134,10 @@ def export_pt2(
     size: tuple[int, int],
     dynamic: bool,
     meta: dict[str, str],
+    program: torch.export.ExportedProgram | None = None,
 ) -> Path:
     """A ``torch.export`` program (``.pt2``), loadable with :func:`load_pt2`."""
-    program = export_program(model, size, dynamic)
+    program = program or export_program(model, size, dynamic)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.export.save(program, str(out), extra_files={PT2_METADATA: json.dumps(meta)})

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from detplug_torchvision.deploy.resize import EvalResize
 from torch import Tensor, nn
+
+from detplug_torchvision.deploy.resize import EvalResize
 
 INPUT_CONTRACT = (
     "image: uint8 RGB tensor [3, H, W] of any size (H, W >= 1); outputs: boxes float32 [K, 4] "

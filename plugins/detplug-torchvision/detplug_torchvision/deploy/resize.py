@@ -9,7 +9,6 @@ an exported model and is an error naming it.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -30,7 +29,7 @@ class EvalResize:
     """Keep the aspect ratio: short side to ``short``, long side at most ``long``; or, with
     ``size=(h, w)``, a fixed size. Bilinear on float images (``antialias`` as configured).
 
-    Works on symbolic sizes too (``torch.sym_min``/``sym_max``, ``math.floor``), so an
+    Works on symbolic sizes too (``torch.sym_min``/``sym_max``/``sym_int``), so an
     exported graph computes the size from whatever image it gets.
     """
 
@@ -52,8 +51,9 @@ class EvalResize:
         scale = self.short / torch.sym_min(height, width)
         if self.long is not None:
             scale = torch.sym_min(scale, self.long / torch.sym_max(height, width))
-        new_h = torch.sym_max(1, math.floor(height * scale + 0.5))
-        new_w = torch.sym_max(1, math.floor(width * scale + 0.5))
+        # sym_int truncates: floor for these positive sizes, and a .pt2 file can hold it.
+        new_h = torch.sym_max(1, torch.sym_int(height * scale + 0.5))
+        new_w = torch.sym_max(1, torch.sym_int(width * scale + 0.5))
         return new_h, new_w
 
     def __call__(self, image: Tensor) -> Tensor:
