@@ -22,7 +22,8 @@ from detplug_torchvision.deploy.model import INPUT_CONTRACT, DeployModel
 
 FORMATS = ("onnx", "pt2")
 MIN_OPSET = 18  # the dynamo exporter's lowest; antialiased Resize needs 18 too
-PT2_METADATA = "detplug.json"  # the extra file of a .pt2 that holds the metadata
+PT2_METADATA = "detplug.json"
+MIN_TRACE_SIDE = 160  # network input of a dynamic trace: no 1-pixel level up to stride 128  # the extra file of a .pt2 that holds the metadata
 
 
 class ExportError(DetplugError):
@@ -69,6 +70,8 @@ def export_program(
     model: DeployModel, size: tuple[int, int], dynamic: bool
 ) -> torch.export.ExportedProgram:
     """``torch.export`` of ``model`` on a CPU, static at ``size`` or with dynamic H and W."""
+    if dynamic:
+        size = _dynamic_trace_size(model, size)
     image = example_image(size)
     with torch.no_grad():
         model(image)  # one eager call: lazily set state (RoIAlign scales) is set for good
@@ -79,6 +82,25 @@ def export_program(
         hint = " (try a fixed size: --size H W without --dynamic)" if dynamic else ""
         raise ExportError(f"torch.export failed{hint}: {_first_line(err)}") from err
     return _without_size_asserts(program)
+
+
+def _dynamic_trace_size(model: DeployModel, size: tuple[int, int]) -> tuple[int, int]:
+    """A trace size whose network input is at least :data:`MIN_TRACE_SIDE` a side.
+
+    A pyramid level of 1 pixel at trace time (a 128-px input has a 1x1 P7) becomes a bound
+    on the input size of the exported program; traced larger, the program takes every
+    size, small ones included.
+    """
+    if model.resize is None:
+        return max(size[0], MIN_TRACE_SIDE), max(size[1], MIN_TRACE_SIDE)
+    net = model.resize.output_size(*size)
+    if min(net) < MIN_TRACE_SIDE:
+        raise ExportError(
+            f"--dynamic: the test-time resize ({model.resize.describe()}) makes the traced "
+            f"image {net[0]}x{net[1]}, smaller than {MIN_TRACE_SIDE} px a side; give a "
+            "larger --size, or export a fixed size without --dynamic"
+        )
+    return size
 
 
 def _without_size_asserts(program: torch.export.ExportedProgram) -> torch.export.ExportedProgram:

@@ -35,13 +35,13 @@ def to_image_tensor(item: ImageInput, index: int = 0) -> torch.Tensor:
     if isinstance(item, str | os.PathLike):
         return read_image(str(item), sample=str(item)).as_subclass(torch.Tensor)
     if isinstance(item, PIL.Image.Image):
-        item = np.asarray(item.convert("RGB"))
+        item = np.array(item.convert("RGB"))
     if isinstance(item, np.ndarray):
         if item.ndim == 3 and item.shape[2] in (1, 3, 4):
             item = item[:, :, :3] if item.shape[2] != 1 else item
-            tensor = torch.from_numpy(np.ascontiguousarray(item)).permute(2, 0, 1)
+            tensor = torch.from_numpy(_writable(item)).permute(2, 0, 1)
         elif item.ndim == 2:
-            tensor = torch.from_numpy(np.ascontiguousarray(item))[None]
+            tensor = torch.from_numpy(_writable(item))[None]
         else:
             raise DataError(f"image {index}: expected an H x W x 3 array, got shape {item.shape}")
         item = tensor
@@ -60,3 +60,9 @@ def to_image_tensor(item: ImageInput, index: int = 0) -> torch.Tensor:
     if tensor.dtype != torch.uint8 and not tensor.is_floating_point():
         raise DataError(f"image {index}: expected uint8 or float pixels, got {tensor.dtype}")
     return tensor
+
+
+def _writable(array: np.ndarray) -> np.ndarray:
+    """Contiguous and writable (torch warns on read-only arrays); copies only if needed."""
+    array = np.ascontiguousarray(array)
+    return array if array.flags.writeable else array.copy()
