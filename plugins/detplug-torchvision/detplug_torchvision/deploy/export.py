@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -56,7 +57,9 @@ def _size_oblivious() -> Iterator[None]:
     size like any other, not a guard that rejects every other image size."""
     import torch.fx.experimental._config as fx_config
 
-    with fx_config.patch(backed_size_oblivious=True):
+    with fx_config.patch(backed_size_oblivious=True), warnings.catch_warnings():
+        # torchvision's nms meta function uses a deprecated torch API: noise, not a problem.
+        warnings.filterwarnings("ignore", "`create_unbacked_symint` is deprecated")
         yield
 
 
@@ -136,9 +139,10 @@ def export_onnx(
         )
     program = program or export_program(model, size, dynamic)
     try:
-        onnx_program = torch.onnx.export(
-            program, opset_version=opset, dynamo=True, verbose=False, optimize=True
-        )
+        with _size_oblivious():
+            onnx_program = torch.onnx.export(
+                program, opset_version=opset, dynamo=True, verbose=False, optimize=True
+            )
     except Exception as err:
         raise ExportError(f"ONNX conversion failed: {_first_line(err)}") from err
     out = Path(out)
