@@ -45,7 +45,8 @@ class EvalResize:
         self.short, self.long, self.size, self.antialias = short, long, size, antialias
 
     def output_size(self, height: Any, width: Any) -> tuple[Any, Any]:
-        """``(new_h, new_w)`` as ``ResizeShortLong`` computes it (halves round up)."""
+        """``(new_h, new_w)`` as ``ResizeShortLong`` computes it (nearest pixel; an exact half
+        rounds up here and to even there, the one case where they can differ)."""
         if self.size is not None:
             return self.size
         scale = self.short / torch.sym_min(height, width)
