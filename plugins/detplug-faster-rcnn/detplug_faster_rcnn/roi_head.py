@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from detplug_torchvision.ops import multiscale_roi_align
 from torch import Tensor, nn
 from torchvision.models.detection._utils import BoxCoder, Matcher
 from torchvision.ops import MultiScaleRoIAlign, box_iou
@@ -95,7 +96,7 @@ class RoIHead(nn.Module):
     ) -> tuple[Tensor, Tensor]:
         """Class logits [R, C + 1] and per-class deltas [R, (C + 1) * 4], float32."""
         maps = dict(zip(self.level_names, features, strict=False))  # P6 is RPN-only
-        pooled = self.roi_align(maps, proposals, image_sizes)  # [R, channels, S, S]
+        pooled = multiscale_roi_align(self.roi_align, maps, proposals, image_sizes)  # [R,C,S,S]
         x = self.box_head(pooled)
         return self.cls_score(x).float(), self.bbox_pred(x).float()
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import torch
+from detplug_torchvision.ops import batched_nms
 from torch import Tensor
 from torchvision.models.detection._utils import BoxCoder
-from torchvision.ops import batched_nms, clip_boxes_to_image, remove_small_boxes
+from torchvision.ops import clip_boxes_to_image, remove_small_boxes
 
 
 def detections_from_rois(

@@ -79,6 +79,11 @@ class FCOS(nn.Module):
 
     def points(self, levels: list[Tensor], batch_size: tuple[int, int]) -> tuple[Tensor, Tensor]:
         """Cached :func:`level_points` for these feature shapes and batch size."""
+        if torch.compiler.is_exporting():  # symbolic shapes: no cache keyed by sizes
+            shapes = [(x.shape[-2], x.shape[-1]) for x in levels]
+            return level_points(
+                shapes, batch_size, self.strides, self.point_offset, levels[0].device
+            )
         shapes = tuple((int(x.shape[-2]), int(x.shape[-1])) for x in levels)
         key = (shapes, batch_size, levels[0].device)
         if key not in self._points_cache:
@@ -112,8 +117,8 @@ class FCOS(nn.Module):
         batch, image_sizes = self.preprocessor(images)  # [N, 3, H, W]
         levels = list(self.neck(self.backbone(batch)).values())  # [N, F, H_l, W_l]
         cls_logits, box_deltas, ctr_logits = self.head(levels)  # [N,A,C], [N,A,4], [N,A]
-        points, sizes = self.points(levels, (int(batch.shape[-2]), int(batch.shape[-1])))
-        num_per_level = [int(x.shape[-2] * x.shape[-1]) for x in levels]
+        points, sizes = self.points(levels, (batch.shape[-2], batch.shape[-1]))
+        num_per_level = [x.shape[-2] * x.shape[-1] for x in levels]
         if targets is not None:
             boxes, labels = self._assign(targets, points, sizes, num_per_level)
             return self.loss(cls_logits, box_deltas, ctr_logits, points, sizes, boxes, labels)

@@ -9,7 +9,8 @@ from detplug_torchvision import (  # noqa: F401  (registers)
     transforms,
 )
 from detplug_torchvision.inference.cli import detplug_cli_commands  # noqa: F401  (hookimpl)
+from detplug_torchvision.inference.detector import Detections, Detector
 from detplug_torchvision.registries import MODELS, SAMPLERS, TRANSFORMS
 
 __version__ = "0.1.0"
-__all__ = ["MODELS", "SAMPLERS", "TRANSFORMS"]
+__all__ = ["MODELS", "SAMPLERS", "TRANSFORMS", "Detections", "Detector"]

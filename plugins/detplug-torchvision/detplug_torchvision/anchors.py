@@ -76,6 +76,8 @@ class AnchorGenerator(nn.Module):
                 f"AnchorGenerator has {len(self.base_anchors)} levels, got "
                 f"{len(feature_sizes)} feature maps"
             )
+        if torch.compiler.is_exporting():  # symbolic sizes: no cache keyed by them
+            return self._grid(padded_size, feature_sizes, dtype, torch.device(device))
         key = (tuple(padded_size), tuple(map(tuple, feature_sizes)), dtype, str(device))
         anchors = self._cache.get(key)
         if anchors is None:
@@ -101,7 +103,10 @@ class AnchorGenerator(nn.Module):
             # Integer shifts as torchvision computes them, then offset the base anchors.
             xs = torch.arange(w, dtype=torch.int32, device=device) * stride_x
             ys = torch.arange(h, dtype=torch.int32, device=device) * stride_y
-            sy, sx = torch.meshgrid(ys, xs, indexing="ij")
+            # A broadcasting add instead of meshgrid's expand: right in an exported graph
+            # for every feature size, 1 included.
+            sx = (xs[None, :] + 0 * ys[:, None]).reshape(-1)
+            sy = (ys[:, None] + 0 * xs[None, :]).reshape(-1)
             shifts = torch.stack((sx, sy, sx, sy), dim=-1).reshape(-1, 1, 4)  # [HW, 1, 4]
             base = base.to(dtype=dtype, device=device).reshape(1, -1, 4)  # [1, A, 4]
             levels.append((shifts + base).reshape(-1, 4))  # [HW * A, 4]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from detplug_core.errors import BuildError
@@ -64,10 +64,13 @@ class DetPreprocessor(nn.Module):
                 raise ValueError(
                     f"image {i}: expected a [{channels}, H, W] tensor, got shape {list(img.shape)}"
                 )
-            sizes.append((int(img.shape[1]), int(img.shape[2])))
+            # Sizes stay symbolic while exporting (no int()), so the image size can vary.
+            sizes.append((img.shape[1], img.shape[2]))
         div = self.size_divisible
-        height = math.ceil(max(h for h, _ in sizes) / div) * div
-        width = math.ceil(max(w for _, w in sizes) / div) * div
+        height = (max(h for h, _ in sizes) + div - 1) // div * div
+        width = (max(w for _, w in sizes) + div - 1) // div * div
+        if torch.compiler.is_exporting():
+            return self._pad_symbolic(images, height, width), sizes
         eval_only = self.channels_last == "eval"
         last = not self.training if eval_only else bool(self.channels_last)
         fmt = torch.channels_last if last else torch.contiguous_format
@@ -79,6 +82,16 @@ class DetPreprocessor(nn.Module):
             img = img.float().div_(255) if not img.is_floating_point() else img.float()
             torch.div(img - self.mean, self.std, out=batch[i, :, :h, :w])
         return batch, sizes
+
+    def _pad_symbolic(self, images: Sequence[Tensor], height: Any, width: Any) -> Tensor:
+        """The same batch built with ``F.pad``: no slice of a symbolic size to write into,
+        so an exported graph keeps the image size dynamic."""
+        padded = []
+        for img in images:
+            img = img.float().div(255) if not img.is_floating_point() else img.float()
+            pad = (0, width - img.shape[2], 0, height - img.shape[1])
+            padded.append(F.pad((img - self.mean) / self.std, pad, value=self.pad_value))
+        return torch.stack(padded)
 
 
 def build_part(

@@ -33,7 +33,8 @@ class FoldedConvBN:
 
     def folded(self, conv: nn.Conv2d, bn: FrozenBatchNorm2d) -> tuple[Tensor, Tensor]:
         """The folded weight [O, I, k, k] and bias [O]."""
-        cacheable = not torch.is_grad_enabled()
+        # Not while exporting: the graph folds the weights itself (no data pointers there).
+        cacheable = not torch.is_grad_enabled() and not torch.compiler.is_exporting()
         key = id(conv)
         if cacheable:
             hit = self._cache.get(key)

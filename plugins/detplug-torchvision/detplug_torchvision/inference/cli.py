@@ -21,37 +21,54 @@ def infer(checkpoint: str, images: tuple[str, ...], out_dir: str, score_thr: flo
 
     Writes OUT_DIR/<name>.png with boxes, class names and scores drawn, and
     OUT_DIR/predictions.json: COCO results entries (image_id, category_id, bbox as x,y,w,h,
-    score) plus file_name and class name."""
+    score) plus file_name and class name. An image that cannot be read is reported in one
+    line and skipped; the others are still predicted and written, and the command exits
+    with code 2 at the end."""
+    from detplug_core.errors import DataError
+    from detplug_torchvision.inference.detector import Detector
     from detplug_torchvision.inference.draw import draw_detections, save_png
-    from detplug_torchvision.inference.predict import Predictor, find_images
+    from detplug_torchvision.inference.files import find_images
+    from detplug_torchvision.inference.inputs import to_image_tensor
 
     paths = find_images(list(images))
-    predictor = Predictor(checkpoint, device=device)
+    detector = Detector(checkpoint, device=device)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    results = []
-    for image_id, (path, image, pred) in enumerate(predictor.predict_all(paths)):
-        keep = pred["scores"] >= score_thr
-        boxes, scores, labels = pred["boxes"][keep], pred["scores"][keep], pred["labels"][keep]
-        drawn = draw_detections(image, boxes, labels, predictor.classes, scores)
+    results, failed = [], []
+    for image_id, path in enumerate(paths):
+        try:
+            image = to_image_tensor(path)
+        except DataError as err:
+            failed.append(path)
+            click.echo(f"error: {err}", err=True)
+            continue
+        found = detector.predict(image, score_thr=score_thr)
+        drawn = draw_detections(image, found.boxes, found.labels, detector.classes, found.scores)
         save_png(drawn, out / f"{path.stem}.png")
-        for box, score, label in zip(boxes.tolist(), scores.tolist(), labels.tolist(), strict=True):
-            x1, y1, x2, y2 = box
+        for det in found.to_list():
+            x1, y1, x2, y2 = det["box"]
             results.append(
                 {
                     "image_id": image_id,
                     "file_name": str(path),
-                    "category_id": int(label),
-                    "category": predictor.class_name(int(label)),
+                    "category_id": det["label"],
+                    "category": det["class_name"],
                     "bbox": [round(v, 2) for v in (x1, y1, x2 - x1, y2 - y1)],
-                    "score": round(float(score), 5),
+                    "score": round(det["score"], 5),
                 }
             )
-        click.echo(f"{path}: {int(keep.sum())} boxes")
+        click.echo(f"{path}: {len(found)} boxes")
     (out / "predictions.json").write_text(json.dumps(results, indent=1))
-    click.echo(f"wrote {len(paths)} images and {out / 'predictions.json'}")
+    click.echo(f"wrote {len(paths) - len(failed)} images and {out / 'predictions.json'}")
+    if failed:
+        raise DataError(
+            f"{len(failed)} of {len(paths)} images could not be read (listed above); the "
+            f"predictions of the others are in {out / 'predictions.json'}"
+        )
 
 
 @hookimpl
 def detplug_cli_commands() -> list[click.Command]:
-    return [infer]
+    from detplug_torchvision.deploy.cli import benchmark, export
+
+    return [infer, export, benchmark]

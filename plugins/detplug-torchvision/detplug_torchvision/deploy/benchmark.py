@@ -1,0 +1,158 @@
+"""Latency of one detector through several backends, measured the same way for each.
+
+Each backend is a callable taking a list of uint8 ``[3, H, W]`` images (one batch) and
+running the whole prediction: test-time resize, normalise, pad, network, post-processing.
+A backend that only takes one image (the exported formats) runs the batch image by image.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import platform
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from detplug_core.errors import ConfigError
+from detplug_torchvision.deploy.export import export_onnx, export_program
+from detplug_torchvision.deploy.extras import require
+from detplug_torchvision.deploy.model import DeployModel
+
+BACKENDS = ("eager", "channels_last", "pt2", "onnxruntime")
+Runner = Callable[[list[Tensor]], object]
+
+
+@dataclass
+class Timing:
+    backend: str
+    p50_ms: float
+    p90_ms: float
+    images_per_s: float
+    runs: int
+
+
+def machine(device: torch.device) -> str:
+    """One line: CPU model and threads, or GPU name; torch version."""
+    if device.type == "cuda":
+        where = f"GPU {torch.cuda.get_device_name(device)}"
+    else:
+        where = f"CPU {_cpu_model()}, {torch.get_num_threads()} threads"
+    return f"{where}; torch {torch.__version__}, Python {platform.python_version()}"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def make_backend(
+    name: str, model: DeployModel, size: tuple[int, int], device: torch.device, workdir: str
+) -> Runner:
+    """The callable of backend ``name`` (one of :data:`BACKENDS`), on its own copy of
+    ``model`` (the eager backends change its memory format)."""
+    model = copy.deepcopy(model)
+    if name in ("eager", "channels_last"):
+        return _eager(model, name == "channels_last")
+    if name == "pt2":
+        if device.type != "cpu":
+            raise ConfigError("backend pt2: benchmarked on the CPU only; use --device cpu")
+        module = export_program(model, size, dynamic=False).module(check_guards=False)
+        return lambda images: [module(img) for img in images]
+    if name == "onnxruntime":
+        ort = require("onnxruntime", "the onnxruntime backend")
+        path = export_onnx(model, os.path.join(workdir, "model.onnx"), size, False, {})
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        providers = ["CPUExecutionProvider"]
+        if device.type == "cuda":
+            providers.insert(0, "CUDAExecutionProvider")
+        session = ort.InferenceSession(str(path), options, providers=providers)
+        feed = session.get_inputs()[0].name
+        return lambda images: [session.run(None, {feed: img.cpu().numpy()}) for img in images]
+    raise ConfigError(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}")
+
+
+def _eager(model: DeployModel, channels_last: bool) -> Runner:
+    pre = getattr(model.detector, "preprocessor", None)
+    if pre is not None and hasattr(pre, "channels_last"):
+        pre.channels_last = channels_last
+    model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+
+    @torch.inference_mode()
+    def run(images: list[Tensor]) -> object:
+        return model.detect(images)
+
+    return run
+
+
+def time_backend(
+    name: str, run: Runner, images: list[Tensor], warmup: int, iters: int, device: torch.device
+) -> Timing:
+    """Warm-up calls, then ``iters`` timed calls of one batch each."""
+    for _ in range(warmup):
+        run(images)
+    times = []
+    for _ in range(iters):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        run(images)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        times.append(time.perf_counter() - start)
+    p50 = statistics.median(times)
+    p90 = statistics.quantiles(times, n=10)[-1] if len(times) > 1 else times[0]
+    return Timing(name, p50 * 1e3, p90 * 1e3, len(images) / p50, len(times))
+
+
+def run_benchmark(
+    model: DeployModel,
+    backends: Sequence[str],
+    size: tuple[int, int],
+    batch: int,
+    device: torch.device,
+    warmup: int,
+    iters: int,
+) -> list[Timing]:
+    """Time every backend on the same ``batch`` random uint8 images of ``size``."""
+    unknown = [b for b in backends if b not in BACKENDS]
+    if unknown:
+        raise ConfigError(f"unknown backend(s) {', '.join(unknown)}; choose from {BACKENDS}")
+    g = torch.Generator().manual_seed(0)
+    images = [
+        torch.randint(0, 256, (3, *size), dtype=torch.uint8, generator=g).to(device)
+        for _ in range(batch)
+    ]
+    model = model.to(device).eval()
+    timings = []
+    with tempfile.TemporaryDirectory() as workdir:
+        for name in backends:
+            run = make_backend(name, model, size, device, workdir)
+            timings.append(time_backend(name, run, images, warmup, iters, device))
+    return timings
+
+
+def format_timings(timings: Sequence[Timing], baseline: str | None = None) -> str:
+    """An aligned table; ``speedup`` against the first backend (or ``baseline``)."""
+    base = next((t for t in timings if t.backend == baseline), timings[0] if timings else None)
+    header = f"{'backend':<14} {'p50 ms':>9} {'p90 ms':>9} {'images/s':>9} {'speedup':>8}"
+    lines = [header]
+    for t in timings:
+        speedup = base.p50_ms / t.p50_ms if base else 1.0
+        lines.append(
+            f"{t.backend:<14} {t.p50_ms:>9.1f} {t.p90_ms:>9.1f} {t.images_per_s:>9.2f} "
+            f"{speedup:>7.2f}x"
+        )
+    return "\n".join(lines)

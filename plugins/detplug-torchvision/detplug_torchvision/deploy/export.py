@@ -1,0 +1,187 @@
+"""Export a :class:`DeployModel` to ONNX (dynamo exporter) or a torch.export ``.pt2`` file.
+
+Both formats hold the whole detector, pre- and post-processing included, and the same
+metadata (:func:`metadata`): class names, the input contract, the test-time resize and the
+versions that wrote the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from detplug_core.errors import DetplugError
+from detplug_torchvision.deploy.extras import require
+from detplug_torchvision.deploy.model import INPUT_CONTRACT, DeployModel
+
+FORMATS = ("onnx", "pt2")
+MIN_OPSET = 18  # the dynamo exporter's lowest; antialiased Resize needs 18 too
+PT2_METADATA = "detplug.json"
+MIN_TRACE_SIDE = 160  # network input of a dynamic trace: no 1-pixel level up to stride 128  # the extra file of a .pt2 that holds the metadata
+
+
+class ExportError(DetplugError):
+    """The model could not be exported with the options given."""
+
+
+def metadata(model: DeployModel, classes: Sequence[str], source: str) -> dict[str, str]:
+    """String key/values stored in the exported file."""
+    import torchvision
+
+    return {
+        "detplug.class_names": json.dumps(list(classes)),
+        "detplug.input_contract": INPUT_CONTRACT,
+        "detplug.preprocessing": (model.resize.describe() if model.resize else "no resize")
+        + "; then normalise and pad inside the model",
+        "detplug.source": str(source),
+        "detplug.versions": f"torch {torch.__version__}, torchvision {torchvision.__version__}",
+    }
+
+
+def example_image(size: tuple[int, int]) -> torch.Tensor:
+    """A deterministic uint8 ``[3, H, W]`` image to trace with (contents do not matter)."""
+    g = torch.Generator().manual_seed(0)
+    return torch.randint(0, 256, (3, *size), dtype=torch.uint8, generator=g)
+
+
+@contextmanager
+def _size_oblivious() -> Iterator[None]:
+    """Trace without specialising sizes 0 and 1: a 1x1 pyramid level (small images) is a
+    size like any other, not a guard that rejects every other image size."""
+    import torch.fx.experimental._config as fx_config
+
+    with fx_config.patch(backed_size_oblivious=True), warnings.catch_warnings():
+        # torchvision's nms meta function uses a deprecated torch API: noise, not a problem.
+        warnings.filterwarnings("ignore", "`create_unbacked_symint` is deprecated")
+        yield
+
+
+def _dynamic_shapes(dynamic: bool) -> dict[str, Any] | None:
+    if not dynamic:
+        return None
+    return {"image": {1: torch.export.Dim.AUTO, 2: torch.export.Dim.AUTO}}
+
+
+def export_program(
+    model: DeployModel, size: tuple[int, int], dynamic: bool
+) -> torch.export.ExportedProgram:
+    """``torch.export`` of ``model`` on a CPU, static at ``size`` or with dynamic H and W."""
+    if dynamic:
+        size = _dynamic_trace_size(model, size)
+    image = example_image(size)
+    with torch.no_grad():
+        model(image)  # one eager call: lazily set state (RoIAlign scales) is set for good
+    try:
+        with _size_oblivious():
+            program = torch.export.export(model, (image,), dynamic_shapes=_dynamic_shapes(dynamic))
+    except Exception as err:  # torch.export reports unsupported code as many error types
+        hint = " (try a fixed size: --size H W without --dynamic)" if dynamic else ""
+        raise ExportError(f"torch.export failed{hint}: {_first_line(err)}") from err
+    return _without_size_asserts(program)
+
+
+def _dynamic_trace_size(model: DeployModel, size: tuple[int, int]) -> tuple[int, int]:
+    """A trace size whose network input is at least :data:`MIN_TRACE_SIDE` a side.
+
+    A pyramid level of 1 pixel at trace time (a 128-px input has a 1x1 P7) becomes a bound
+    on the input size of the exported program; traced larger, the program takes every
+    size, small ones included.
+    """
+    if model.resize is None:
+        return max(size[0], MIN_TRACE_SIDE), max(size[1], MIN_TRACE_SIDE)
+    net = model.resize.output_size(*size)
+    if min(net) < MIN_TRACE_SIDE:
+        raise ExportError(
+            f"--dynamic: the test-time resize ({model.resize.describe()}) makes the traced "
+            f"image {net[0]}x{net[1]}, smaller than {MIN_TRACE_SIDE} px a side; give a "
+            "larger --size, or export a fixed size without --dynamic"
+        )
+    return size
+
+
+def _without_size_asserts(program: torch.export.ExportedProgram) -> torch.export.ExportedProgram:
+    """Drop the in-graph runtime asserts: tracing size-obliviously records "this size is
+    not 1" (a 1x1 pyramid level, a single detection) as asserts, though every op of the
+    graph handles size 1. The ONNX graph never holds them either."""
+    graph = program.graph_module.graph
+    for node in list(graph.nodes):
+        if node.op == "call_function" and node.target is torch.ops.aten._assert_scalar.default:
+            graph.erase_node(node)
+    graph.eliminate_dead_code()
+    program.graph_module.recompile()
+    return program
+
+
+def export_onnx(
+    model: DeployModel,
+    out: str | os.PathLike,
+    size: tuple[int, int],
+    dynamic: bool,
+    meta: dict[str, str],
+    opset: int | None = None,
+    program: torch.export.ExportedProgram | None = None,
+) -> Path:
+    """ONNX through torch's dynamo exporter (``torch.onnx.export(dynamo=True)``), from
+    ``program`` when it is already exported (:func:`export_program`)."""
+    require("onnxscript", "ONNX export")
+    onnx = require("onnx", "ONNX export")
+    if opset is not None and opset < MIN_OPSET:
+        raise ExportError(
+            f"--opset {opset}: detplug exports with torch's dynamo ONNX exporter, which "
+            f"writes opset {MIN_OPSET} or newer; give --opset {MIN_OPSET} or more, or leave it out"
+        )
+    program = program or export_program(model, size, dynamic)
+    try:
+        with _size_oblivious():
+            onnx_program = torch.onnx.export(
+                program, opset_version=opset, dynamo=True, verbose=False, optimize=True
+            )
+    except Exception as err:
+        raise ExportError(f"ONNX conversion failed: {_first_line(err)}") from err
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    onnx_program.save(str(out))
+    proto = onnx.load(str(out))
+    onnx.helper.set_model_props(proto, meta)
+    onnx.save(proto, str(out))
+    return out
+
+
+def export_pt2(
+    model: DeployModel,
+    out: str | os.PathLike,
+    size: tuple[int, int],
+    dynamic: bool,
+    meta: dict[str, str],
+    program: torch.export.ExportedProgram | None = None,
+) -> Path:
+    """A ``torch.export`` program (``.pt2``), loadable with :func:`load_pt2`."""
+    program = program or export_program(model, size, dynamic)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.export.save(program, str(out), extra_files={PT2_METADATA: json.dumps(meta)})
+    return out
+
+
+def load_pt2(path: str | os.PathLike) -> tuple[Callable[..., Any], dict[str, str]]:
+    """The callable module of a ``.pt2`` export and its metadata (without input guards:
+    ``torch.export.load(path).module(check_guards=False)`` does the same)."""
+    extra = {PT2_METADATA: ""}
+    program = torch.export.load(str(path), extra_files=extra)
+    meta = json.loads(extra[PT2_METADATA]) if extra[PT2_METADATA] else {}
+    # No input guards: the size-oblivious trace's "no 1-pixel pyramid level" guard would
+    # refuse small images that the graph handles (see _without_size_asserts).
+    return program.module(check_guards=False), meta
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    first = text.splitlines()[0] if text else ""
+    return f"{type(err).__name__}: {first[:300]}"

@@ -1,0 +1,160 @@
+"""The public Python API for prediction: ``Detector(checkpoint).predict(images)``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, overload
+
+import torch
+from torch import Tensor
+
+from detplug_torchvision.deploy.model import DeployModel
+from detplug_torchvision.deploy.resize import eval_resize_from_config
+from detplug_torchvision.inference.inputs import ImageInput, is_single_image, to_image_tensor
+from detplug_torchvision.inference.loading import LoadedModel, load_model
+
+__all__ = ["Detections", "Detector"]
+
+
+@dataclass
+class Detections:
+    """The detections of one image, best first, on the CPU.
+
+    ``boxes`` float32 ``[K, 4]`` (x1, y1, x2, y2 in the image's own pixels), ``scores``
+    float32 ``[K]``, ``labels`` int64 ``[K]`` (0-based), ``class_names`` the K names,
+    ``image_size`` the image's ``(height, width)``.
+    """
+
+    boxes: Tensor
+    scores: Tensor
+    labels: Tensor
+    class_names: list[str]
+    image_size: tuple[int, int]
+
+    def __len__(self) -> int:
+        return int(self.scores.shape[0])
+
+    def to_list(self) -> list[dict[str, Any]]:
+        """One plain dict per detection: ``box`` [x1, y1, x2, y2], ``score``, ``label``,
+        ``class_name`` (JSON-ready)."""
+        return [
+            {"box": box, "score": score, "label": label, "class_name": name}
+            for box, score, label, name in zip(
+                self.boxes.tolist(),
+                self.scores.tolist(),
+                self.labels.tolist(),
+                self.class_names,
+                strict=True,
+            )
+        ]
+
+
+class Detector:
+    """A trained detplug detector, loaded once, predicting on any images.
+
+    ``Detector("work_dirs/x/latest.pth")`` rebuilds the model from a ``detplug train``
+    checkpoint (its config is inside); ``Detector.from_config(cfg, weights)`` from a config
+    and a weights file. Prediction runs the config's test-time resize, normalisation and
+    padding inside the model, as an exported model does (:mod:`detplug_torchvision.deploy`).
+
+    Args:
+        checkpoint: a training checkpoint (``latest.pth``, ``best_coco_mAP.pth``, ...).
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``"auto"`` (CUDA when available).
+        weights: with ``checkpoint`` a config file, the weights to load into its model.
+    """
+
+    def __init__(
+        self,
+        checkpoint: str | os.PathLike,
+        device: str | torch.device = "auto",
+        weights: str | os.PathLike | None = None,
+    ) -> None:
+        self._setup(load_model(checkpoint, weights), device)
+
+    @classmethod
+    def from_config(
+        cls, config: str | os.PathLike, weights: str | os.PathLike, device: str = "auto"
+    ) -> Detector:
+        """A detector built from ``config`` (a file or ``SCOPE::path``) with ``weights``."""
+        return cls(config, device=device, weights=weights)
+
+    def _setup(self, loaded: LoadedModel, device: str | torch.device) -> None:
+        if str(device) == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device)
+        self.config = loaded.config
+        self.source = loaded.source
+        num_classes = getattr(loaded.model, "num_classes", None) or _num_classes(loaded.model)
+        self.classes: list[str] = loaded.classes or [f"class_{i}" for i in range(num_classes)]
+        self.model = DeployModel(loaded.model, eval_resize_from_config(loaded.config))
+        self.model.to(self.device).eval()
+
+    def class_name(self, label: int) -> str:
+        return self.classes[label] if 0 <= label < len(self.classes) else f"class_{label}"
+
+    @overload
+    def predict(
+        self, images: Sequence[ImageInput], score_thr: float = ..., batch_size: int = ...
+    ) -> list[Detections]: ...
+    @overload
+    def predict(
+        self, images: ImageInput, score_thr: float = ..., batch_size: int = ...
+    ) -> Detections: ...
+
+    @torch.inference_mode()
+    def predict(
+        self, images: Any, score_thr: float = 0.0, batch_size: int = 1
+    ) -> Detections | list[Detections]:
+        """Detections of one image (a ``Detections``) or of a list (a list of them).
+
+        ``images``: paths, PIL images, numpy ``H x W x 3`` RGB arrays or ``[3, H, W]``
+        tensors (uint8, or float in 0..1), alone or in a list (a ``[N, 3, H, W]`` tensor is
+        a list of N). ``score_thr`` drops detections scoring lower (the model's own
+        threshold applies first). ``batch_size`` images run through the model at once;
+        batching pads images to a common size, which shifts scores near the right and
+        bottom edges slightly (as in torchvision), so ``1`` gives exactly what an exported
+        model gives.
+        """
+        single = is_single_image(images)
+        items = [images] if single else list(images)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        results: list[Detections] = []
+        for start in range(0, len(items), batch_size):
+            chunk = [
+                to_image_tensor(item, start + i).to(self.device)
+                for i, item in enumerate(items[start : start + batch_size])
+            ]
+            for image, out in zip(chunk, self.model.detect(chunk), strict=True):
+                results.append(self._detections(image, out, score_thr))
+        return results[0] if single else results
+
+    def __call__(self, images: Any, score_thr: float = 0.0, batch_size: int = 1) -> Any:
+        return self.predict(images, score_thr=score_thr, batch_size=batch_size)
+
+    def _detections(self, image: Tensor, out: dict[str, Tensor], score_thr: float) -> Detections:
+        keep = out["scores"] >= score_thr
+        labels = out["labels"][keep].cpu().to(torch.int64)
+        return Detections(
+            boxes=out["boxes"][keep].cpu().float(),
+            scores=out["scores"][keep].cpu().float(),
+            labels=labels,
+            class_names=[self.class_name(int(i)) for i in labels.tolist()],
+            image_size=(int(image.shape[-2]), int(image.shape[-1])),
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"Detector({type(self.model.detector).__name__}, {len(self.classes)} classes, "
+            f"device={self.device}, source={self.source!r})"
+        )
+
+
+def _num_classes(model: torch.nn.Module) -> int:
+    for part in ("head", "roi_head"):
+        value = getattr(getattr(model, part, None), "num_classes", None)
+        if isinstance(value, int):
+            return value
+    return 0

@@ -1,0 +1,56 @@
+"""Box operations shared by the detectors, written so that an exported graph can hold them."""
+
+from __future__ import annotations
+
+import torch
+import torchvision
+from torch import Tensor
+
+__all__ = ["batched_nms", "multiscale_roi_align"]
+
+
+def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, iou_threshold: float) -> Tensor:
+    """``torchvision.ops.batched_nms``: indices of the kept boxes, best score first.
+
+    While exporting, always the coordinate trick (boxes of each category shifted apart, one
+    ``nms``): torchvision chooses between two strategies by the number of boxes, a
+    data-dependent branch that ``torch.export`` cannot hold. Both give the same boxes.
+    """
+    if not torch.compiler.is_exporting():
+        return torchvision.ops.batched_nms(boxes, scores, idxs, iou_threshold)
+    # The largest coordinate, 0 for no boxes (no data-dependent emptiness test).
+    top = torch.cat((boxes.reshape(-1), boxes.new_zeros(1))).max()
+    offsets = idxs.to(boxes) * (top + 1)
+    return torchvision.ops.nms(boxes + offsets[:, None], scores, iou_threshold)
+
+
+def multiscale_roi_align(
+    pooler: torchvision.ops.MultiScaleRoIAlign,
+    features: dict[str, Tensor],
+    boxes: list[Tensor],
+    image_sizes: list[tuple[int, int]],
+) -> Tensor:
+    """``pooler(features, boxes, image_sizes)``: RoIAlign of each box on its FPN level.
+
+    While exporting, each level pools every box and ``torch.where`` keeps the right one:
+    torchvision writes each level's boxes into the result by data-dependent indexing, which
+    ``torch.export`` cannot hold. The pooler's scales must be set already (by one eager call,
+    as ``DeployModel`` export does).
+    """
+    if not torch.compiler.is_exporting() or pooler.scales is None or len(pooler.scales) == 1:
+        return pooler(features, boxes, image_sizes)
+    levels = pooler.map_levels(boxes)  # [R]
+    rois = torch.cat(
+        [torch.cat((torch.full_like(b[:, :1], i), b), dim=1) for i, b in enumerate(boxes)]
+    )
+    result = None
+    for level, (name, scale) in enumerate(zip(pooler.featmap_names, pooler.scales, strict=True)):
+        pooled = torchvision.ops.roi_align(
+            features[name], rois, pooler.output_size, scale, pooler.sampling_ratio
+        )
+        result = (
+            pooled
+            if result is None
+            else torch.where((levels == level)[:, None, None, None], pooled, result)
+        )
+    return result

@@ -1,0 +1,81 @@
+"""Helpers of the predict/export tests: small detectors with random weights that give
+spread-out scores, training-style checkpoints, and real photos (BCCD) cut to several sizes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import PIL.Image
+import pytest
+import torch
+from torch import nn
+
+from detplug_core import MODELS
+from detplug_core.config import load_config
+
+REPO = Path(__file__).resolve().parents[3]
+BCCD = REPO.parent / "shared" / "data" / "BCCD" / "JPEGImages"
+CONFIGS = {
+    "fcos": "configs/fcos/fcos_r18_fpn_shapes.yaml",
+    "retinanet": "configs/retinanet/retinanet_r18_fpn_shapes.yaml",
+    "faster_rcnn": "configs/faster_rcnn/faster_rcnn_r18_fpn_shapes.yaml",
+}
+CLASSES = ["rectangle", "ellipse", "triangle"]
+# The classifier layers whose weights are scaled down, so scores spread over (0, 1).
+CLASSIFIERS = ("cls_logits", "cls_score")
+
+
+def config(name: str) -> dict:
+    return load_config(str(REPO / CONFIGS[name])).to_dict()
+
+
+@torch.no_grad()
+def randomise(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Random weights of unit gain and random norm statistics; small classifier weights
+    with a negative bias give scores spread over (0, 1) with few ties."""
+    g = torch.Generator().manual_seed(seed)
+    for name, t in model.state_dict().items():
+        if not t.is_floating_point():
+            continue
+        randn = torch.randn(t.shape, generator=g)
+        if any(c in name for c in CLASSIFIERS):
+            t.copy_(
+                randn * (0.02 if name.endswith("weight") else 0.3) - 1.0 * name.endswith("bias")
+            )
+        elif t.dim() >= 2:
+            t.copy_(randn * (1.0 / t[0].numel()) ** 0.5)
+        elif name.endswith("running_var") or (name.endswith("weight") and t.dim() == 1):
+            t.copy_(0.5 + torch.rand(t.shape, generator=g))
+        else:
+            t.copy_(0.1 * randn)
+    return model.eval()
+
+
+def build(name: str, seed: int = 0) -> tuple[nn.Module, dict]:
+    cfg = config(name)
+    return randomise(MODELS.build(cfg["model"]), seed), cfg
+
+
+def save_checkpoint(path: Path, model: nn.Module, cfg: dict) -> Path:
+    """What ``detplug train`` saves, as far as prediction reads it."""
+    torch.save({"config": cfg, "model": model.state_dict(), "meta": {"classes": CLASSES}}, path)
+    return path
+
+
+def bccd_images() -> list[torch.Tensor]:
+    """Three real photos of different sizes and aspects: a landscape crop, a portrait crop
+    and a downscaled whole photo (BCCD photos are all 640x480)."""
+    files = sorted(BCCD.glob("*.jpg"))
+    if not files:
+        pytest.skip(f"BCCD images not found under {BCCD}")
+    a = PIL.Image.open(files[0]).convert("RGB")
+    b = PIL.Image.open(files[1]).convert("RGB")
+    c = PIL.Image.open(files[2]).convert("RGB")
+    images = [
+        a.crop((37, 21, 37 + 301, 21 + 187)),  # 187 x 301
+        b.crop((300, 40, 300 + 149, 40 + 263)),  # 263 x 149
+        c.resize((213, 160), PIL.Image.BILINEAR),  # 160 x 213
+    ]
+    return [
+        torch.from_numpy(__import__("numpy").asarray(im).copy()).permute(2, 0, 1) for im in images
+    ]
