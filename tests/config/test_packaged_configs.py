@@ -8,6 +8,7 @@ the plugin.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -194,3 +195,53 @@ def test_command_line_errors_are_one_line_with_exit_code_2(site):
     assert "closest: demo::recipe.yaml" in res.stderr
     res = run_cli(site, "test", "nosuch::x.yaml")
     assert res.returncode == 2 and "entry-point name 'nosuch'" in res.stderr
+
+
+LIST_WITHOUT_TORCH = """
+import sys
+from detplug_core.cli.main import main
+try:
+    main(sys.argv[1:])
+finally:
+    print("torch imported:", "torch" in sys.modules, file=sys.stderr)
+"""
+
+
+def test_detplug_configs_lists_every_packaged_config_without_torch(site):
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    env.pop("DETPLUG_DISABLE_PLUGINS", None)
+    res = subprocess.run(
+        [sys.executable, "-c", LIST_WITHOUT_TORCH, "configs", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert res.returncode == 0, res.stderr
+    assert "torch imported: False" in res.stderr
+    rows = {row["name"]: row for row in json.loads(res.stdout)}
+    recipe = rows["demo::recipe.yaml"]
+    assert recipe["distribution"] == "detplug-demo-configs" and recipe["version"] == "0.1.0"
+    assert (
+        recipe["description"] == "A demo recipe: a packaged model base plus another plugin's data."
+    )
+    assert recipe["file"] == package_file(site, "detplug_demo_configs", "recipe.yaml")
+    assert rows["demo::models/tiny.yaml"]["description"] == ""  # no leading comment
+    assert {"other::common.yaml", "other::datasets/data.yaml"} <= set(rows)
+    assert "detplug::default_runtime.yaml" in rows  # the core's own
+
+
+def test_detplug_configs_filters_by_word_or_pattern_and_skips_blocked_plugins(site):
+    res = run_cli(site, "configs", "demo::*")
+    assert res.returncode == 0, res.stderr
+    names = [line.split()[0] for line in res.stdout.splitlines()]
+    assert names == ["demo::models/tiny.yaml", "demo::recipe.yaml"]
+    assert "detplug-demo-configs 0.1.0" in res.stdout and "A demo recipe" in res.stdout
+    res = run_cli(site, "configs", "other::DATA")  # a word: any case
+    assert [line.split()[0] for line in res.stdout.splitlines()] == ["other::datasets/data.yaml"]
+    res = run_cli(site, "-p", "no:other", "configs", "other")
+    assert res.returncode == 0
+    assert res.stdout.splitlines() == [
+        "no packaged config matches 'other'",
+        "(not listed: blocked plugins other)",
+    ]
