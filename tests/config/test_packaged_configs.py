@@ -245,3 +245,27 @@ def test_detplug_configs_filters_by_word_or_pattern_and_skips_blocked_plugins(si
         "no packaged config matches 'other'",
         "(not listed: blocked plugins other)",
     ]
+
+
+def test_a_missing_plugin_names_the_extra_that_brings_it(tmp_path, monkeypatch):
+    """A recipe's ``required_plugins`` names a plugin that is not installed; the plugin that
+    ships the recipe offers it as an extra: the error gives both pip commands."""
+    from detplug_core.errors import PluginError
+    from detplug_core.plugins.requirements import check_required_plugins
+
+    site = tmp_path / "site"
+    install_fake(site, "detplug-demo-configs", "demo", "detplug_demo_configs", {})
+    metadata = site / "detplug_demo_configs-0.1.0.dist-info" / "METADATA"
+    metadata.write_text(
+        metadata.read_text()
+        + "Provides-Extra: shapes\n"
+        + 'Requires-Dist: detplug-not-here<0.2,>=0.1; extra == "shapes"\n'
+    )
+    monkeypatch.syspath_prepend(str(site))
+    with pytest.raises(PluginError) as err:
+        check_required_plugins({"required_plugins": ["detplug-not-here>=0.1"]})
+    assert str(err.value) == (
+        "this config requires detplug-not-here>=0.1, which is not installed; run: pip install "
+        "'detplug-not-here>=0.1' (or the extra that brings it: "
+        "pip install 'detplug-demo-configs[shapes]')"
+    )
