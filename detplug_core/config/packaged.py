@@ -137,7 +137,9 @@ def _missing_scope(scope: str) -> str:
     dist = "detplug-" + scope.replace("_", "-")
     installed = sorted({r.name for r in discover()} | {CORE_SCOPE})
     if dist in CATALOG:
-        return f"the plugin '{scope}' is not installed; run: pip install {dist}"
+        from detplug_core.plugins.requirements import extras_hint
+
+        return f"the plugin '{scope}' is not installed; run: pip install {dist}" + extras_hint(dist)
     return (
         f"no installed plugin has the entry-point name '{scope}' "
         f"(installed scopes: {', '.join(installed)}); install the plugin that provides it"

@@ -32,7 +32,7 @@ def check_required_plugins(cfg: Mapping) -> None:
         except importlib_metadata.PackageNotFoundError:
             raise PluginError(
                 f"this config requires {spec}, which is not installed; run: pip install '{spec}'"
-                + _extras_hint(req.name)
+                + extras_hint(req.name)
             ) from None
         if req.specifier and not req.specifier.contains(version, prereleases=True):
             raise PluginError(
@@ -45,7 +45,7 @@ def check_required_plugins(cfg: Mapping) -> None:
             raise PluginError(f"this config requires {spec}, installed but not loaded: {why}")
 
 
-def _extras_hint(name: str) -> str:
+def extras_hint(name: str) -> str:
     """`` (or: pip install 'detplug-fcos[shapes]')`` when an installed plugin has an extra
     that brings ``name``: the extras of a detector plugin carry what its recipes need."""
     import importlib_metadata
