@@ -254,8 +254,10 @@ def test_a_missing_plugin_names_the_extra_that_brings_it(tmp_path, monkeypatch):
     """A recipe's ``required_plugins`` names a plugin that is not installed; the plugin that
     ships the recipe offers it as an extra: the error gives both pip commands."""
     from detplug_core.errors import PluginError
+    from detplug_core.plugins import ensure_loaded
     from detplug_core.plugins.requirements import check_required_plugins
 
+    ensure_loaded()  # before the fake is on sys.path: it must never be imported as a plugin
     site = tmp_path / "site"
     install_fake(site, "detplug-demo-configs", "demo", "detplug_demo_configs", {})
     metadata = site / "detplug_demo_configs-0.1.0.dist-info" / "METADATA"
