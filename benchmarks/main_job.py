@@ -1,4 +1,4 @@
-"""The main job, timed: `detplug train configs/fcos/fcos_r18_fpn_shapes.yaml` from a fresh work
+"""The main job, timed: `detplug train fcos::fcos_r18_fpn_shapes.yaml` from a fresh work
 dir, then its wall time, COCO mAP and AP50 on the shapes val split.
 
 With ``--reference``, the same run is repeated with torchvision's own FCOS (ResNet-18,

@@ -21,6 +21,7 @@ BUILTIN_COMMANDS = {
     "train": ("detplug_core.cli.train", "train", "Train a model from a config."),
     "test": ("detplug_core.cli.test", "test", "Evaluate a config or a checkpoint."),
     "config": ("detplug_core.cli.config_cmd", "config", "Print the merged, resolved config."),
+    "configs": ("detplug_core.cli.configs_cmd", "configs", "List the packaged configs."),
     "plugins": ("detplug_core.cli.plugins_cmd", "plugins", "List installed plugins."),
     "registry": ("detplug_core.cli.registry_cmd", "registry", "List registered components."),
     "new-plugin": ("detplug_core.cli.new_plugin", "new_plugin", "Scaffold a plugin package."),

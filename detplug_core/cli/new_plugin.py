@@ -39,5 +39,5 @@ def new_plugin(name: str, kind: str, directory: str) -> None:
         click.echo(f"  {rel}")
     click.echo("next:")
     click.echo(f"  cd {target}")
-    click.echo("  pip install -e .")
+    click.echo("  pip install -e '.[test]'")
     click.echo("  pytest")

@@ -137,7 +137,9 @@ def _missing_scope(scope: str) -> str:
     dist = "detplug-" + scope.replace("_", "-")
     installed = sorted({r.name for r in discover()} | {CORE_SCOPE})
     if dist in CATALOG:
-        return f"the plugin '{scope}' is not installed; run: pip install {dist}"
+        from detplug_core.plugins.requirements import extras_hint
+
+        return f"the plugin '{scope}' is not installed; run: pip install {dist}" + extras_hint(dist)
     return (
         f"no installed plugin has the entry-point name '{scope}' "
         f"(installed scopes: {', '.join(installed)}); install the plugin that provides it"
@@ -151,3 +153,84 @@ def _core_version() -> str:
         return importlib_metadata.version("detplug-core")
     except importlib_metadata.PackageNotFoundError:
         return "(not installed)"
+
+
+@dataclass(frozen=True)
+class PackagedConfig:
+    """One config shipped in an installed distribution (a row of ``detplug configs``)."""
+
+    scope: str
+    path: str
+    distribution: str
+    version: str
+    file: str
+    description: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.scope}{SEPARATOR}{self.path}"
+
+    def as_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "scope": self.scope,
+            "path": self.path,
+            "distribution": self.distribution,
+            "version": self.version,
+            "file": self.file,
+            "description": self.description,
+        }
+
+
+def installed_scopes() -> tuple[list[ConfigScope], list[str]]:
+    """The scopes whose configs can be used, then the names of the blocked ones.
+
+    The core first, then plugins in load order; a plugin whose package cannot be found is
+    left out (``detplug plugins`` reports it).
+    """
+    from detplug_core.plugins.loader import discover
+
+    scopes = [config_scope(CORE_SCOPE)]
+    blocked = []
+    for scope in sorted({r.name for r in discover()}):
+        try:
+            scopes.append(config_scope(scope))
+        except ConfigError as err:
+            if "blocked" in str(err):
+                blocked.append(scope)
+    return scopes, blocked
+
+
+def packaged_configs() -> list[PackagedConfig]:
+    """Every config shipped by the core and the installed, unblocked plugins."""
+    rows = []
+    for found in installed_scopes()[0]:
+        for path in list_scope_files(found):
+            file = found.root / path
+            rows.append(
+                PackagedConfig(
+                    found.scope,
+                    path,
+                    found.distribution,
+                    found.version,
+                    str(file),
+                    first_comment(file),
+                )
+            )
+    return rows
+
+
+def first_comment(file: Path) -> str:
+    """The file's first comment line, up to its first sentence end: its description."""
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return ""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            body = stripped.lstrip("#").strip()
+            return body[: body.index(". ") + 1] if ". " in body else body
+        if stripped:
+            return ""  # the file starts with content: no description
+    return ""

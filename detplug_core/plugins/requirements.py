@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from packaging.requirements import InvalidRequirement, Requirement
 
 from detplug_core.errors import PluginError
+
+_EXTRA = re.compile(r"""extra\s*==\s*["']([^"']+)["']""")
 
 
 def check_required_plugins(cfg: Mapping) -> None:
@@ -29,6 +32,7 @@ def check_required_plugins(cfg: Mapping) -> None:
         except importlib_metadata.PackageNotFoundError:
             raise PluginError(
                 f"this config requires {spec}, which is not installed; run: pip install '{spec}'"
+                + extras_hint(req.name)
             ) from None
         if req.specifier and not req.specifier.contains(version, prereleases=True):
             raise PluginError(
@@ -39,3 +43,35 @@ def check_required_plugins(cfg: Mapping) -> None:
         if record is not None and record.status != "loaded":
             why = record.error or record.status
             raise PluginError(f"this config requires {spec}, installed but not loaded: {why}")
+
+
+def extras_hint(name: str) -> str:
+    """`` (or: pip install 'detplug-fcos[shapes]')`` when an installed plugin has an extra
+    that brings ``name``: the extras of a detector plugin carry what its recipes need."""
+    import importlib_metadata
+
+    from detplug_core.plugins.loader import discover, normalize
+
+    offers = []
+    for record in discover():
+        try:
+            requires = importlib_metadata.requires(record.distribution) or []
+        except importlib_metadata.PackageNotFoundError:
+            continue
+        for line in requires:
+            try:
+                req = Requirement(line)
+            except InvalidRequirement:
+                continue
+            extra = _extra_of(req)
+            if extra and extra != "test" and normalize(req.name) == normalize(name):
+                offers.append(f"{record.distribution}[{extra}]")
+    if not offers:
+        return ""
+    return " (or the extra that brings it: " + ", ".join(f"pip install '{o}'" for o in offers) + ")"
+
+
+def _extra_of(req: Requirement) -> str | None:
+    """The extra a requirement belongs to (``extra == "shapes"`` in its marker), if any."""
+    match = _EXTRA.search(str(req.marker)) if req.marker is not None else None
+    return match.group(1) if match else None

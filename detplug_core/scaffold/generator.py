@@ -24,11 +24,15 @@ class KindSpec:
     component_suffix: str  # the example class is <Camel><suffix>
     dependencies: tuple[str, ...]
     summary: str
+    # first-party plugins its packaged config (configs/) trains with: the ``recipes`` extra
+    recipe_plugins: tuple[str, ...] = ()
 
 
 KINDS: dict[str, KindSpec] = {
-    "hook": KindSpec("HOOKS", "Hook", (), "a training hook"),
-    "model": KindSpec("MODELS", "Backbone", ("torch",), "a backbone model component"),
+    "hook": KindSpec("HOOKS", "Hook", (), "a training hook", ("detplug-fcos[shapes]",)),
+    "model": KindSpec(
+        "MODELS", "Backbone", ("torch",), "a backbone model component", ("detplug-fcos[shapes]",)
+    ),
     "dataset": KindSpec(
         "DATASETS", "Dataset", ("torch", "torchvision", "pillow"), "a dataset format"
     ),
@@ -42,23 +46,42 @@ def core_requirement(version: str = __version__) -> str:
     return f"detplug-core>={major}.{minor},<{upper}"
 
 
-def _pinned(name: str) -> str:
-    """The pin detplug-core itself uses for ``name`` (torch==...), else the bare name."""
+def _declared(name: str) -> str:
+    """The range detplug itself declares for ``name`` (``torch>=2.14``), else the bare name.
+
+    Looked up in the metadata of detplug-core, then detplug-torchvision: a new plugin asks for
+    what detplug was tested with, never one exact version.
+    """
     from importlib import metadata
 
-    try:
-        requires = metadata.requires("detplug-core") or []
-    except metadata.PackageNotFoundError:
-        requires = []
-    for req in requires:
-        if req.split(";")[0].replace(" ", "").lower().startswith(f"{name}=="):
-            return req.split(";")[0].strip()
+    for dist in ("detplug-core", "detplug-torchvision"):
+        try:
+            requires = metadata.requires(dist) or []
+        except metadata.PackageNotFoundError:
+            continue
+        for req in requires:
+            spec = req.split(";")[0].strip()
+            bare = spec.replace(" ", "").lower()
+            if bare.startswith(name) and bare[len(name) : len(name) + 1] in (
+                "<",
+                ">",
+                "=",
+                "!",
+                "~",
+            ):
+                return spec
     return name
+
+
+def _series(version: str = __version__) -> str:
+    """``>=0.1,<0.2``: the detplug release series a new plugin is written for."""
+    return core_requirement(version).removeprefix("detplug-core")
 
 
 def template_values(names: PluginNames, kind: str) -> dict[str, str]:
     spec = KINDS[kind]
-    deps = [core_requirement(), *(_pinned(d) for d in spec.dependencies)]
+    deps = [core_requirement(), *(_declared(d) for d in spec.dependencies)]
+    recipes = [f"{plugin}{_series()}" for plugin in spec.recipe_plugins]
     return {
         "distribution": names.distribution,
         "module": names.module,
@@ -71,6 +94,8 @@ def template_values(names: PluginNames, kind: str) -> dict[str, str]:
         "component": names.camel + spec.component_suffix,
         "summary": spec.summary,
         "dependencies": ", ".join(f'"{d}"' for d in deps),
+        "recipe_dependencies": ", ".join(f'"{d}"' for d in recipes),
+        "test_dependencies": ", ".join(f'"{d}"' for d in ["pytest>=8", *recipes]),
         "core_requirement": core_requirement(),
         "core_version": __version__,
     }

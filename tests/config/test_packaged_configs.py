@@ -8,6 +8,7 @@ the plugin.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -125,7 +126,10 @@ def test_a_first_party_scope_that_is_not_installed_gives_the_pip_command(site, m
         "distributions",
         lambda **kw: [d for d in real(**kw) if d.metadata["Name"] != "detplug-shapes"],
     )
-    with pytest.raises(ConfigError, match=r"run: pip install detplug-shapes$"):
+    with pytest.raises(
+        ConfigError,
+        match=r"run: pip install detplug-shapes \(or the extra that brings it: .*'detplug-fcos\[shapes\]'",
+    ):
         load_config("shapes::datasets/shapes.yaml")
 
 
@@ -194,3 +198,79 @@ def test_command_line_errors_are_one_line_with_exit_code_2(site):
     assert "closest: demo::recipe.yaml" in res.stderr
     res = run_cli(site, "test", "nosuch::x.yaml")
     assert res.returncode == 2 and "entry-point name 'nosuch'" in res.stderr
+
+
+LIST_WITHOUT_TORCH = """
+import sys
+from detplug_core.cli.main import main
+try:
+    main(sys.argv[1:])
+finally:
+    print("torch imported:", "torch" in sys.modules, file=sys.stderr)
+"""
+
+
+def test_detplug_configs_lists_every_packaged_config_without_torch(site):
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    env.pop("DETPLUG_DISABLE_PLUGINS", None)
+    res = subprocess.run(
+        [sys.executable, "-c", LIST_WITHOUT_TORCH, "configs", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert res.returncode == 0, res.stderr
+    assert "torch imported: False" in res.stderr
+    rows = {row["name"]: row for row in json.loads(res.stdout)}
+    recipe = rows["demo::recipe.yaml"]
+    assert recipe["distribution"] == "detplug-demo-configs" and recipe["version"] == "0.1.0"
+    assert (
+        recipe["description"] == "A demo recipe: a packaged model base plus another plugin's data."
+    )
+    assert recipe["file"] == package_file(site, "detplug_demo_configs", "recipe.yaml")
+    assert rows["demo::models/tiny.yaml"]["description"] == ""  # no leading comment
+    assert {"other::common.yaml", "other::datasets/data.yaml"} <= set(rows)
+    assert "detplug::default_runtime.yaml" in rows  # the core's own
+
+
+def test_detplug_configs_filters_by_word_or_pattern_and_skips_blocked_plugins(site):
+    res = run_cli(site, "configs", "demo::*")
+    assert res.returncode == 0, res.stderr
+    names = [line.split()[0] for line in res.stdout.splitlines()]
+    assert names == ["demo::models/tiny.yaml", "demo::recipe.yaml"]
+    assert "detplug-demo-configs 0.1.0" in res.stdout and "A demo recipe" in res.stdout
+    res = run_cli(site, "configs", "other::DATA")  # a word: any case
+    assert [line.split()[0] for line in res.stdout.splitlines()] == ["other::datasets/data.yaml"]
+    res = run_cli(site, "-p", "no:other", "configs", "other")
+    assert res.returncode == 0
+    assert res.stdout.splitlines() == [
+        "no packaged config matches 'other'",
+        "(not listed: blocked plugins other)",
+    ]
+
+
+def test_a_missing_plugin_names_the_extra_that_brings_it(tmp_path, monkeypatch):
+    """A recipe's ``required_plugins`` names a plugin that is not installed; the plugin that
+    ships the recipe offers it as an extra: the error gives both pip commands."""
+    from detplug_core.errors import PluginError
+    from detplug_core.plugins import ensure_loaded
+    from detplug_core.plugins.requirements import check_required_plugins
+
+    ensure_loaded()  # before the fake is on sys.path: it must never be imported as a plugin
+    site = tmp_path / "site"
+    install_fake(site, "detplug-demo-configs", "demo", "detplug_demo_configs", {})
+    metadata = site / "detplug_demo_configs-0.1.0.dist-info" / "METADATA"
+    metadata.write_text(
+        metadata.read_text()
+        + "Provides-Extra: shapes\n"
+        + 'Requires-Dist: detplug-not-here<0.2,>=0.1; extra == "shapes"\n'
+    )
+    monkeypatch.syspath_prepend(str(site))
+    with pytest.raises(PluginError) as err:
+        check_required_plugins({"required_plugins": ["detplug-not-here>=0.1"]})
+    assert str(err.value) == (
+        "this config requires detplug-not-here>=0.1, which is not installed; run: pip install "
+        "'detplug-not-here>=0.1' (or the extra that brings it: "
+        "pip install 'detplug-demo-configs[shapes]')"
+    )

@@ -51,8 +51,10 @@ def test_generated_model_and_dataset_plugins_pass_their_tests(tmp_path):
     }
     env.pop("DETPLUG_PLUGINS_AUTOLOAD", None)
     tests = [str(folder / "tests") for folder in folders]
+    recipe = folders[0] / "tests" / "test_recipe.py"  # trains with detplug-fcos: run below
     res = subprocess.run(
-        [sys.executable, "-P", "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests],
+        [sys.executable, "-P", "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests]
+        + ["--ignore", str(recipe)],
         cwd=tmp_path / "src",
         env=env,
         capture_output=True,
@@ -61,3 +63,16 @@ def test_generated_model_and_dataset_plugins_pass_their_tests(tmp_path):
     )
     assert res.returncode == 0, res.stdout + res.stderr
     assert "16 passed" in res.stdout
+
+    # the packaged config (_base_: fcos::...) trains, with the first-party plugins loaded
+    env["DETPLUG_DISABLE_PLUGINS"] = ""
+    res = subprocess.run(
+        [sys.executable, "-P", "-m", "pytest", "-q", "-p", "no:cacheprovider", str(recipe)],
+        cwd=tmp_path / "src",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "1 passed" in res.stdout

@@ -56,8 +56,19 @@ def test_core_requirement_is_the_current_minor_series():
 
 
 EXPECTED_FILES = {
-    "hook": ["hooks.py", "tests/test_hooks.py", "tests/tiny_components.py"],
-    "model": ["backbone.py", "tests/test_backbone.py"],
+    "hook": [
+        "configs/fcos_shapes.yaml",
+        "hooks.py",
+        "tests/test_hooks.py",
+        "tests/test_recipe.py",
+        "tests/tiny_components.py",
+    ],
+    "model": [
+        "backbone.py",
+        "configs/fcos_shapes.yaml",
+        "tests/test_backbone.py",
+        "tests/test_recipe.py",
+    ],
     "dataset": ["dataset.py", "tests/test_dataset.py"],
 }
 
@@ -74,6 +85,15 @@ def test_a_complete_distribution_is_written(tmp_path, kind):
     assert meta["project"]["name"] == "detplug-demo-kit"
     assert meta["project"]["entry-points"]["detplug.plugins"] == {"demo_kit": "detplug_demo_kit"}
     assert meta["project"]["dependencies"][0] == "detplug-core>=0.1,<0.2"
+    assert meta["project"]["license"] == "Apache-2.0"  # SPDX, with setuptools>=77
+    assert meta["build-system"]["requires"] == ["setuptools>=77"]
+    assert not [d for d in meta["project"]["dependencies"] if "==" in d]  # ranges, no pins
+    if kind != "dataset":  # its packaged config is based on one shipped in detplug-fcos
+        config = (target / "detplug_demo_kit" / "configs" / "fcos_shapes.yaml").read_text()
+        assert "_base_: fcos::fcos_r18_fpn_shapes.yaml" in config and "demo_kit." in config
+        assert meta["project"]["optional-dependencies"]["recipes"] == [
+            "detplug-fcos[shapes]>=0.1,<0.2"
+        ]
     registries = (target / "detplug_demo_kit" / "registries.py").read_text()
     assert f'parent=detplug_core.{KINDS[kind].registry},\n    scope="demo_kit"' in registries
     for path in target.rglob("*"):
