@@ -12,13 +12,14 @@ from torch import nn
 
 from detplug_core import MODELS
 from detplug_core.config import load_config
+from detplug_core.data.num_classes import resolve_num_classes
 
 REPO = Path(__file__).resolve().parents[3]
 BCCD = REPO.parent / "shared" / "data" / "BCCD" / "JPEGImages"
 CONFIGS = {
-    "fcos": "configs/fcos/fcos_r18_fpn_shapes.yaml",
-    "retinanet": "configs/retinanet/retinanet_r18_fpn_shapes.yaml",
-    "faster_rcnn": "configs/faster_rcnn/faster_rcnn_r18_fpn_shapes.yaml",
+    "fcos": "fcos::fcos_r18_fpn_shapes.yaml",
+    "retinanet": "retinanet::retinanet_r18_fpn_shapes.yaml",
+    "faster_rcnn": "faster_rcnn::faster_rcnn_r18_fpn_shapes.yaml",
 }
 CLASSES = ["rectangle", "ellipse", "triangle"]
 # The classifier layers whose weights are scaled down, so scores spread over (0, 1).
@@ -26,7 +27,10 @@ CLASSIFIERS = ("cls_logits", "cls_score")
 
 
 def config(name: str) -> dict:
-    return load_config(str(REPO / CONFIGS[name])).to_dict()
+    """The packaged shapes recipe, its ``num_classes: auto`` resolved for :data:`CLASSES`."""
+    cfg = load_config(CONFIGS[name], [f"+data.classes=[{','.join(CLASSES)}]"]).to_dict()
+    resolve_num_classes(cfg)
+    return cfg
 
 
 @torch.no_grad()

@@ -61,14 +61,28 @@ def _from_config(config: str, weights: str | os.PathLike | None, random_init: bo
     if weights is None and not random_init:
         raise CheckpointError(f"{config} is a config: give the weights to load into its model")
     cfg = load_config(config)
-    model = MODELS.build(cfg["model"], path="model")
-    if weights is None:
-        return LoadedModel(model.eval(), cfg, [], config)
-    loaded = load_file(weights)
-    _load_state(model, loaded, weights)
+    loaded = load_file(weights) if weights is not None else None
     meta = loaded.get("meta") if isinstance(loaded, Mapping) else None
     classes = list((meta or {}).get("classes") or [])
+    _resolve_num_classes(cfg, classes)
+    model = MODELS.build(cfg["model"], path="model")
+    if loaded is None:
+        return LoadedModel(model.eval(), cfg, [], config)
+    _load_state(model, loaded, weights)
     return LoadedModel(model.eval(), cfg, classes, str(weights))
+
+
+def _resolve_num_classes(cfg: dict, classes: list[str]) -> None:
+    """``num_classes: auto``: the class count the weights were saved with, else the one of
+    the config's data (as a training run resolves it)."""
+    from detplug_core.data.num_classes import AUTO, num_classes_entries, resolve_num_classes
+
+    if not classes:
+        resolve_num_classes(cfg)
+        return
+    for node, _ in num_classes_entries(cfg.get("model")):
+        if node["num_classes"] == AUTO:
+            node["num_classes"] = len(classes)
 
 
 def _load_state(model: nn.Module, loaded: Any, source: str | os.PathLike) -> None:
