@@ -173,13 +173,14 @@ class Registry:
             yield from self._children[scope].walk()
 
     @staticmethod
-    def _raise_if_blocked(scope: str) -> None:
+    def _raise_if_blocked(scope: str, name: str | None = None) -> None:
         """A scope that names a blocked plugin: say so, with how to lift the block."""
         from detplug_core.plugins.state import blocked_plugins, blocked_text
 
+        what = f"'{name}' is not registered: " if name else ""
         for record in blocked_plugins():
             if scope in (record.name, record.package):
-                raise NotFoundError(f"unknown scope '{scope}': {blocked_text(record)}")
+                raise NotFoundError(f"{what}unknown scope '{scope}': {blocked_text(record)}")
 
     def find_scope(self, scope: str) -> Registry:
         """The registry of ``scope`` in this tree; an error listing known scopes if none."""
@@ -258,7 +259,7 @@ class Registry:
             scope, _, name = key.rpartition(".")
             if not any(reg.scope == scope for reg in self.root.walk()):
                 # a scope no loaded plugin has: blocked, or say which distribution provides it
-                self._raise_if_blocked(scope)
+                self._raise_if_blocked(scope, name)
                 known = ", ".join(sorted(r.scope for r in self.root.walk()))
                 where = (
                     f"scope '{scope}' (unknown scope in {self.root.name}; known scopes: {known})"

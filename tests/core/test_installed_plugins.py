@@ -217,7 +217,7 @@ def test_lookup_from_a_blocked_plugin_says_it_is_blocked(site, tmp_path):
     )
     # scope.Name: exact
     assert lookup("model: {type: demo.DemoDetector}") == (
-        f"error model.type: unknown scope 'demo': {blocked}"
+        f"error model.type: 'DemoDetector' is not registered: unknown scope 'demo': {blocked}"
     )
     # a bare name no catalogue knows: the blocked plugins are possible providers
     out = lookup("model: {type: DemoDetector}")

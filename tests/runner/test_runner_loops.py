@@ -240,7 +240,7 @@ def test_load_from_reports_and_config_errors(tmp_path, toy_config, toy, capsys):
         runner.test()
     out = capsys.readouterr().out
     assert "top-level config key 'tpyo' is not read by the runner" in out
-    assert "cls  " in out and "shape differs" in out
+    assert "cls  " in out and "class count differs: checkpoint 2, model 3" in out
     with pytest.raises(ConfigError, match="train.max_epochs: epoch-based training needs"):
         with Runner(toy_config(tmp_path / "c", train={"by_epoch": True})) as runner:
             runner.train()
