@@ -135,11 +135,12 @@ def train(ctx: click.Context, config: str, overrides: tuple[str, ...], **options
 
     def run() -> None:
         from detplug_core.config import load_config
+        from detplug_core.config.locate import located_errors
         from detplug_core.runner import Runner
 
         cfg = load_config(config, overrides)
         _apply_options(cfg, options)
-        with Runner(cfg) as runner:
+        with located_errors(cfg), Runner(cfg) as runner:
             runner.train()
 
     run_distributed_safely(run)

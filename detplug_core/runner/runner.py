@@ -34,6 +34,7 @@ from detplug_core.runner.settings import (
 from detplug_core.runner.signals import SignalGuard, TrainingInterrupted
 from detplug_core.runner.state import RunnerStateMixin
 from detplug_core.runner.step import TrainStep, make_autocast
+from detplug_core.runner.workdir_lock import lock_for_run
 
 
 class Runner(RunnerStateMixin):
@@ -198,6 +199,7 @@ class Runner(RunnerStateMixin):
     def train(self) -> dict[str, float]:
         """Train to the end (resuming / loading weights as the config says); returns the
         metrics of the last validation (empty without validation)."""
+        self._work_dir_lock = lock_for_run(self.work_dir, self.rank)
         self._setup_training()
         resume = self.cfg.get("resume")
         path = self.find_resume_checkpoint(resume) if resume else None
@@ -347,7 +349,11 @@ class Runner(RunnerStateMixin):
         return HookError(f"{err}{where}", err.stage, err.culprit)
 
     def close(self) -> None:
-        """Close log files and handlers (the process group is left to the caller)."""
+        """Close log files and handlers and release the work dir (the process group is left
+        to the caller)."""
+        lock = getattr(self, "_work_dir_lock", None)
+        if lock is not None:
+            lock.release()
         self.log.close()
 
     def __enter__(self) -> Runner:

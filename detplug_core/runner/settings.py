@@ -118,9 +118,21 @@ class CheckpointSettings:
 def resolve_work_dir(cfg: Mapping, filename: str | None) -> Path:
     """``work_dir``, else ``work_dirs/<config file stem>``, else ``work_dirs/run``."""
     if cfg.get("work_dir"):
-        return Path(cfg["work_dir"])
+        return check_work_dir(Path(os.fspath(cfg["work_dir"])))
     stem = Path(filename).stem if filename else "run"
-    return Path("work_dirs") / stem
+    return check_work_dir(Path("work_dirs") / stem)
+
+
+def check_work_dir(path: Path) -> Path:
+    """``path`` if it is, or can become, a folder; else a ConfigError naming the file in
+    the way."""
+    for part in (path, *path.parents):
+        if part.exists() and not part.is_dir():
+            what = "is a file" if part == path else f"is under {part}, which is a file"
+            raise ConfigError(f"work_dir: {path} {what}; give a folder (--work-dir DIR)")
+        if part.exists():
+            break
+    return path
 
 
 def plain(value: Any) -> Any:
