@@ -66,15 +66,18 @@ def plugin_commands() -> dict[str, click.Command]:
     ``detplug convert <format>`` subcommand); two plain commands of one name are an error.
     """
     from detplug_core.plugins import make_plugin_manager
+    from detplug_core.plugins.safe_calls import cli_commands_by_plugin, describe_plugin
 
     pm = make_plugin_manager()
     commands: dict[str, click.Command] = {}
     owners: dict[str, str] = {}
-    for impl in pm.hook.detplug_cli_commands.get_hookimpls():
-        for command in impl.function() or []:
+    for plugin_name, _, added, error in cli_commands_by_plugin(pm):
+        if error:
+            click.echo(f"warning: {describe_plugin(plugin_name)}: {error}", err=True)
+        for command in added:
             name = command.name
             if name not in commands:
-                commands[name], owners[name] = command, impl.plugin_name
+                commands[name], owners[name] = command, plugin_name
                 continue
             old = commands[name]
             if isinstance(old, click.Group) and isinstance(command, click.Group):
@@ -85,7 +88,7 @@ def plugin_commands() -> dict[str, click.Command]:
             else:
                 raise DetplugError(
                     f"command '{name}' is added by two plugins: "
-                    f"'{owners[name]}' and '{impl.plugin_name}'"
+                    f"'{owners[name]}' and '{plugin_name}'"
                 )
     return commands
 

@@ -44,11 +44,12 @@ class Runner(RunnerStateMixin):
 
     def __init__(self, cfg: Mapping, *, plugin_manager: Any = None) -> None:
         from detplug_core.plugins import make_plugin_manager
+        from detplug_core.plugins.safe_calls import call_adjust_config
 
         check_required_plugins(cfg)
         self.cfg = cfg
         self.pm = plugin_manager if plugin_manager is not None else make_plugin_manager()
-        self.pm.hook.detplug_adjust_config(config=cfg)
+        call_adjust_config(self.pm, cfg)
         info = dist.env_info()
         self.rank, self.world_size = info.rank, info.world_size
         self.device = dist.resolve_device(cfg.get("device"), info)
