@@ -117,12 +117,25 @@ def cli(ctx: click.Context, debug: bool, plugin_opts: tuple[str, ...]) -> None:
 def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
-        cli.main(args=argv, prog_name="detplug", standalone_mode=True)
+        code = cli.main(args=argv, prog_name="detplug", standalone_mode=False)
     except DetplugError as err:  # raised while resolving a command, before invoke
         if debug:
             traceback.print_exc()
         click.echo(f"error: {err}", err=True)
         sys.exit(err.exit_code)
+    except click.UsageError as err:  # one line instead of click's usage block
+        where = err.ctx.command_path if err.ctx else "detplug"
+        click.echo(
+            f"error: {where}: {err.format_message().rstrip('.')} (see '{where} --help')", err=True
+        )
+        sys.exit(err.exit_code)
+    except click.ClickException as err:
+        click.echo(f"error: {err.format_message()}", err=True)
+        sys.exit(err.exit_code)
+    except click.Abort:  # Ctrl-C (or end of input) at a prompt
+        click.echo("error: aborted", err=True)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":
