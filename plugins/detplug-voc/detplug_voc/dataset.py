@@ -44,6 +44,9 @@ class VOCDataset(DetectionDataset):
     * Zero-area boxes in the file are dropped; boxes are clipped, empty ones dropped; one
       summary line is logged at construction. Missing images: ``on_missing_image``.
     * ``image_id`` is the running index over all roots; ``file_name`` the image file name.
+    * ``on_bad_image``: ``error`` or ``skip`` for image files that cannot be decoded, found
+      by decoding each image once at construction (``scan_images: false`` skips the scan).
+    * ``exif_orientation``: apply EXIF orientation tags (images as displayed); default true.
     """
 
     def __init__(
@@ -55,10 +58,14 @@ class VOCDataset(DetectionDataset):
         filter_empty: bool = False,
         on_missing_image: str = "error",
         on_unknown_class: str = "error",
+        on_bad_image: str = "error",
+        scan_images: bool = True,
+        exif_orientation: bool = True,
         data_roots: Sequence[str] | None = None,
         img_suffix: str = ".jpg",
     ) -> None:
         name = type(self).__name__
+        self.exif_orientation = bool(exif_orientation)
         check_choice(name, "on_missing_image", on_missing_image, ("error", "skip"))
         check_choice(name, "on_unknown_class", on_unknown_class, ("error", "skip"))
         if (data_root is None) == (data_roots is None):
@@ -82,7 +89,14 @@ class VOCDataset(DetectionDataset):
             for image_key in read_split(split_file):
                 xml = parse_voc_xml(os.path.join(root, "Annotations", f"{image_key}.xml"))
                 records.append(self._record(root, image_key, xml, len(records), report))
-        self._setup(records, report, filter_empty=filter_empty, on_missing_image=on_missing_image)
+        self._setup(
+            records,
+            report,
+            filter_empty=filter_empty,
+            on_missing_image=on_missing_image,
+            on_bad_image=on_bad_image,
+            scan_images=scan_images,
+        )
 
     def _describe_roots(self) -> list[str]:
         return [f"{r} {s}" for r, s in zip(self.data_roots, self.splits, strict=True)]
@@ -124,7 +138,7 @@ class VOCDataset(DetectionDataset):
         path = self._image_path(root, image_key, xml)
         height, width = xml.height, xml.width
         if not (height and width) and os.path.isfile(path):
-            height, width = read_image_size(path, xml.path)
+            height, width = read_image_size(path, xml.path, exif_orientation=self.exif_orientation)
         return ImageRecord(
             path=path,
             file_name=os.path.basename(path),
