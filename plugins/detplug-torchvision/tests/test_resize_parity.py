@@ -52,3 +52,9 @@ def test_boxes_move_with_the_image_as_torchvision_scales_them():
     expected = torch.tensor([[10.0 * w / 643, 20.0 * h / 481, 300.0 * w / 643, 400.0 * h / 481]])
     assert torch.allclose(out_boxes, expected, atol=1e-4)
     assert out_image.dtype == torch.float32
+
+
+def test_the_preprocessor_follows_the_model_dtype():
+    pre = DetPreprocessor(MEAN, STD).double()
+    batch, _ = pre([torch.randint(0, 256, (3, 5, 7), dtype=torch.uint8), torch.rand(3, 9, 4)])
+    assert batch.dtype == torch.float64 and batch.shape == (2, 3, 32, 32)
