@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from detplug_core.runner import dist
+from detplug_core.runner.dist_signals import agree_on_signal
 
 if TYPE_CHECKING:
     from detplug_core.data.loader import BuiltLoader
@@ -126,6 +127,7 @@ class TrainLoop:
             r.log.bar_update()
             if r.iter % log_interval == 0:
                 self.log(epoch_len)
+            r.signal_received = agree_on_signal(r.signal_received, r.device)
             if r.stop_training or r.signal_received:
                 return False
             if iter_actions:
@@ -252,6 +254,7 @@ class EvalLoop:
                 break
         bar.close()
         model.train(was_training)
+        r.signal_received = agree_on_signal(r.signal_received, r.device)
         if r.signal_received:  # interrupted: no partial metrics, the training loop saves
             return {}
         results = self._evaluate(pending)

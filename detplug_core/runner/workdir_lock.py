@@ -9,7 +9,7 @@ The lock file holds the holder's host, pid, start time and command line. Taking 
 * it names a live process, or a process on another host (which cannot be checked from
   here): the run is refused with one line naming the holder and how to proceed.
 
-The check-and-replace of a stale lock runs under an ``flock`` on a guard file where the
+The check-and-replace of a stale lock runs under an ``flock`` on the work dir where the
 platform has one, so two runs that find the same stale lock cannot both take it over.
 The lock is released (the file removed) when the run ends, whatever way it ends short of
 ``kill -9``.
@@ -49,17 +49,19 @@ def _pid_alive(pid: int) -> bool:
 
 @contextlib.contextmanager
 def _guard(work_dir: Path) -> Iterator[None]:
+    """An ``flock`` on the work dir itself (no extra file) around check-and-replace."""
     try:
         import fcntl
-    except ImportError:  # Windows: O_EXCL alone
+
+        fd = os.open(work_dir, os.O_RDONLY)
+    except (ImportError, OSError):  # Windows: O_EXCL alone
         yield
         return
-    with open(work_dir / f"{LOCK_NAME}.guard", "a") as f:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the flock
 
 
 def read_holder(path: Path) -> dict | None:
