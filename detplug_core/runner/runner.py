@@ -34,6 +34,7 @@ from detplug_core.runner.settings import (
 from detplug_core.runner.signals import SignalGuard, TrainingInterrupted
 from detplug_core.runner.state import RunnerStateMixin
 from detplug_core.runner.step import TrainStep, make_autocast
+from detplug_core.runner.sync_bn import apply_sync_bn
 from detplug_core.runner.workdir_lock import lock_for_run
 
 
@@ -180,6 +181,7 @@ class Runner(RunnerStateMixin):
         if dist.is_active():
             from torch.nn.parallel import DistributedDataParallel
 
+            self.model = apply_sync_bn(self.model, cfg.get("sync_bn"), self.device)
             self.wrapped_model = DistributedDataParallel(
                 self.model,
                 device_ids=[self.device.index] if self.device.type == "cuda" else None,

@@ -24,6 +24,7 @@ TOP_LEVEL_KEYS = (
     "checkpoint",
     "hooks",
     "work_dir",
+    "sync_bn",
     "seed",
     "deterministic",
     "device",
