@@ -4,6 +4,9 @@ Two steps make a wrong-typed config value (``model.head.num_classes=[3]``,
 ``optimizer.lr=fast``) one line that names the key path and the value instead of a
 traceback from deep inside the component:
 
+A component's own checks run first and keep their messages (a DetplugError it raises wins);
+a value that certainly misfits is refused even when the component accepted it silently.
+
 1. :func:`check_arguments` compares each config value with the parameter's type annotation
    and refuses values that are *certainly* wrong: a string or a list where a number is
    annotated, a number where a list is, a non-mapping where a mapping is. Whatever it cannot
@@ -82,8 +85,9 @@ def _describe(annotation: Any) -> str:
     return text.replace("NoneType", "None")
 
 
-def check_arguments(obj: Any, args: Mapping[str, Any], where: str, name: str) -> None:
-    """Refuse config values that certainly do not fit ``obj``'s annotations."""
+def find_mismatch(obj: Any, args: Mapping[str, Any], where: str, name: str) -> BuildError | None:
+    """A BuildError for the first config value that certainly does not fit ``obj``'s
+    annotations, or None."""
     hints = _hints(obj)
     for key, value in args.items():
         annotation = hints.get(key)
@@ -94,7 +98,15 @@ def check_arguments(obj: Any, args: Mapping[str, Any], where: str, name: str) ->
                 f"{where}.{key}: {name} expects {_describe(annotation)}, got {value!r}"
             )
             err.key_path = f"{where}.{key}"
-            raise err
+            return err
+    return None
+
+
+def check_arguments(obj: Any, args: Mapping[str, Any], where: str, name: str) -> None:
+    """Raise :func:`find_mismatch`'s error, if any."""
+    err = find_mismatch(obj, args, where, name)
+    if err is not None:
+        raise err
 
 
 def explain_refusal(

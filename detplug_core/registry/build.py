@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from detplug_core.errors import BuildError, ComponentError, DetplugError
-from detplug_core.registry.argcheck import check_arguments, explain_refusal
+from detplug_core.registry.argcheck import explain_refusal, find_mismatch
 from detplug_core.registry.provenance import provider_of
 
 if TYPE_CHECKING:
@@ -103,17 +103,19 @@ def build_from_cfg(
                     f"{where}.{key}: {name} has no parameter '{key}'{hint} "
                     f"Accepted parameters: {', '.join(accepted) or '(none)'}"
                 )
-    check_arguments(obj, {k: v for k, v in cfg.items() if k not in _META_KEYS}, where, name)
+    config_args = {k: v for k, v in cfg.items() if k not in _META_KEYS}
+    mismatch = find_mismatch(obj, config_args, where, name)
     frame = _child_paths(cfg, where)
     frames_token = _FRAMES.set(_FRAMES.get() + (frame,))
     scope_token = _SCOPE.set(start) if scope else None
     try:
-        return obj(**args)
+        built = obj(**args)
     except (TypeError, ValueError) as err:
         # A missing required argument is a config error, not a bug.
         if isinstance(err, TypeError) and _is_signature_error(err, obj):
             raise BuildError(f"{where}: {name}: {err}") from None
-        config_args = {k: v for k, v in cfg.items() if k not in _META_KEYS}
+        if mismatch is not None:  # a value of the wrong type
+            raise mismatch from err
         refused = explain_refusal(err, config_args, where, name, provider_of(obj))
         if refused is None:
             raise _component_failure(err, where, name, obj) from err
@@ -129,11 +131,16 @@ def build_from_cfg(
             raise err from None
         raise wrapped.with_traceback(err.__traceback__) from None
     except Exception as err:
+        if mismatch is not None:  # a value of the wrong type
+            raise mismatch from err
         raise _component_failure(err, where, name, obj) from err
     finally:
         _FRAMES.reset(frames_token)
         if scope_token is not None:
             _SCOPE.reset(scope_token)
+    if mismatch is not None:  # accepted silently, but would fail later
+        raise mismatch
+    return built
 
 
 _META_KEYS = ("type", "_scope_")
