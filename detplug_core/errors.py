@@ -56,3 +56,12 @@ class ComponentError(DetplugError):
     the message names the component and the plugin, ``--debug`` shows the traceback)."""
 
     exit_code = 1
+
+
+class RefusedValueError(BuildError, ValueError):
+    """A component raised ValueError about a config argument (still a ValueError for
+    code that catches that)."""
+
+
+class RefusedTypeError(BuildError, TypeError):
+    """A component raised TypeError about a config argument (still a TypeError)."""

@@ -26,7 +26,7 @@ import typing
 from collections.abc import Mapping
 from typing import Any
 
-from detplug_core.errors import BuildError
+from detplug_core.errors import BuildError, RefusedTypeError, RefusedValueError
 
 _UNKNOWN = object()
 
@@ -119,7 +119,8 @@ def explain_refusal(
     if key is None:
         return None
     path = f"{where}.{key}"
-    built = BuildError(
+    kind = RefusedTypeError if isinstance(err, TypeError) else RefusedValueError
+    built = kind(
         f"{path}: {name} ({provider}) refused the value {args[key]!r}: {type(err).__name__}: {text}"
     )
     built.key_path = path
