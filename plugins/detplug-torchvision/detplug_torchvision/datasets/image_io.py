@@ -94,12 +94,24 @@ def exif_orientation_of(im: PIL.Image.Image) -> int:
 def _orientation_of_bytes(data: bytes) -> int:
     """The EXIF orientation in an encoded image's header (Pillow parses the header only;
     torchvision applies the tag for JPEG and PNG but not WebP, so detplug applies it for
-    every format itself)."""
+    every format itself). Files without an EXIF block skip Pillow: a byte search is cheaper."""
+    if not _may_have_exif(data):
+        return 1
     try:
         with PIL.Image.open(io.BytesIO(data)) as im:
             return exif_orientation_of(im)
     except Exception:  # decodable by torchvision but not by Pillow: no tag to apply
         return 1
+
+
+def _may_have_exif(data: bytes) -> bool:
+    """False when ``data`` certainly holds no EXIF block (JPEG: no ``Exif`` APP1 segment in
+    its header; PNG: no ``eXIf`` chunk); True when it may."""
+    if data[:3] == b"\xff\xd8\xff":  # JPEG: APP1 comes before the image data
+        return b"Exif\x00\x00" in data[:131072]
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return b"eXIf" in data
+    return True
 
 
 def apply_orientation(image: torch.Tensor, orientation: int) -> torch.Tensor:
