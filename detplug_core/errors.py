@@ -12,6 +12,8 @@ class DetplugError(Exception):
     """A user-facing error: the message alone must say what is wrong and where."""
 
     exit_code = 2
+    #: the config key path the error is about, when known (the CLI adds its file and line)
+    key_path: str | None = None
 
 
 class ConfigError(DetplugError):
@@ -47,3 +49,19 @@ class CheckpointError(DetplugError):
 
 class DataError(DetplugError):
     """A dataset file is missing or malformed (names the file and the sample)."""
+
+
+class ComponentError(DetplugError):
+    """A component raised an unexpected error while being built: a bug in its plugin (exit 1;
+    the message names the component and the plugin, ``--debug`` shows the traceback)."""
+
+    exit_code = 1
+
+
+class RefusedValueError(BuildError, ValueError):
+    """A component raised ValueError about a config argument (still a ValueError for
+    code that catches that)."""
+
+
+class RefusedTypeError(BuildError, TypeError):
+    """A component raised TypeError about a config argument (still a TypeError)."""

@@ -84,15 +84,18 @@ def plugin_commands() -> dict[str, click.Command]:
     ``detplug convert <format>`` subcommand); two plain commands of one name are an error.
     """
     from detplug_core.plugins import make_plugin_manager
+    from detplug_core.plugins.safe_calls import cli_commands_by_plugin, describe_plugin
 
     pm = make_plugin_manager()
     commands: dict[str, click.Command] = {}
     owners: dict[str, str] = {}
-    for impl in pm.hook.detplug_cli_commands.get_hookimpls():
-        for command in impl.function() or []:
+    for plugin_name, _, added, error in cli_commands_by_plugin(pm):
+        if error:
+            click.echo(f"warning: {describe_plugin(plugin_name)}: {error}", err=True)
+        for command in added:
             name = command.name
             if name not in commands:
-                commands[name], owners[name] = command, impl.plugin_name
+                commands[name], owners[name] = command, plugin_name
                 continue
             old = commands[name]
             if isinstance(old, click.Group) and isinstance(command, click.Group):
@@ -103,7 +106,7 @@ def plugin_commands() -> dict[str, click.Command]:
             else:
                 raise DetplugError(
                     f"command '{name}' is added by two plugins: "
-                    f"'{owners[name]}' and '{impl.plugin_name}'"
+                    f"'{owners[name]}' and '{plugin_name}'"
                 )
     return commands
 
@@ -132,12 +135,25 @@ def cli(ctx: click.Context, debug: bool, plugin_opts: tuple[str, ...]) -> None:
 def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
-        cli.main(args=argv, prog_name="detplug", standalone_mode=True)
+        code = cli.main(args=argv, prog_name="detplug", standalone_mode=False)
     except DetplugError as err:  # raised while resolving a command, before invoke
         if debug:
             traceback.print_exc()
         click.echo(f"error: {err}", err=True)
         sys.exit(err.exit_code)
+    except click.UsageError as err:  # one line instead of click's usage block
+        where = err.ctx.command_path if err.ctx else "detplug"
+        click.echo(
+            f"error: {where}: {err.format_message().rstrip('.')} (see '{where} --help')", err=True
+        )
+        sys.exit(err.exit_code)
+    except click.ClickException as err:
+        click.echo(f"error: {err.format_message()}", err=True)
+        sys.exit(err.exit_code)
+    except click.Abort:  # Ctrl-C (or end of input) at a prompt
+        click.echo("error: aborted", err=True)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ def plugin_report() -> list[dict]:
     """One dict per plugin: record fields, components per registry, hooks, commands."""
     from detplug_core.plugins import make_plugin_manager
     from detplug_core.plugins.manager import plugin_hooks
+    from detplug_core.plugins.safe_calls import cli_commands_by_plugin
     from detplug_core.registry.roots import ROOT_REGISTRIES
 
     pm = make_plugin_manager()
@@ -28,9 +29,11 @@ def plugin_report() -> list[dict]:
         row["hooks"], row["commands"] = [], []
         if record.module is not None and pm.is_registered(record.module):
             row["hooks"] = [h for h in plugin_hooks(pm, record.module)]
-            for impl in pm.hook.detplug_cli_commands.get_hookimpls():
-                if impl.plugin is record.module:
-                    row["commands"] = _command_names(impl.function() or [])
+            for _, plugin, commands, error in cli_commands_by_plugin(pm):
+                if plugin is record.module:
+                    row["commands"] = _command_names(commands)
+                    if error:
+                        row["error"] = error
         if record.failed_components:
             row["failed_components"] = record.failed_components
         rows.append(row)

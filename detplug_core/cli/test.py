@@ -117,7 +117,9 @@ def test(
         for key, value in (("work_dir", work_dir), ("device", device)):
             if value is not None:
                 cfg[key] = value
-        with Runner(cfg) as runner:
+        from detplug_core.config.locate import located_errors
+
+        with located_errors(cfg), Runner(cfg) as runner:
             metrics = runner.test()
             if runner.rank == 0:
                 _report(runner, metrics, out, weights or "initial weights")

@@ -6,14 +6,14 @@ alone it means ``auto``: continue from ``work_dir/latest.pth`` if there is one),
 ``--resume-allow-orphans`` (resume_allow_orphans).
 ``--data PATH`` trains on the user's data set (a YOLO data.yaml, a COCO JSON, a VOC folder:
 see docs/data.md), ``--data-images DIR`` says where a COCO JSON's images are.
-``--nproc N`` (N > 1) starts N processes with torchrun on this machine, each running this
-same command; under torchrun (``LOCAL_RANK`` set) the option is ignored.
+``--nproc N`` (N > 1) starts N ranks on this machine, each running this same command, and
+supervises them (:mod:`detplug_core.cli.launcher`: signals, the first rank to fail); under
+torchrun (``LOCAL_RANK`` set) the option is ignored.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from typing import Any
 
@@ -52,18 +52,10 @@ def apply_data_option(cfg: dict, data: str | None, images: str | None) -> None:
     apply_data_source(cfg, find_data_source(data, images))
 
 
-def _torchrun_command(ctx: click.Context, nproc: int, options: dict[str, Any]) -> list[str]:
-    """This command again, under torchrun, without --nproc."""
+def _rank_command(ctx: click.Context, options: dict[str, Any]) -> list[str]:
+    """This command again, as one rank, without --nproc."""
     root = ctx.find_root().params
-    argv = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        f"--nproc-per-node={nproc}",
-        "-m",
-        "detplug_core.cli.main",
-    ]
+    argv = [sys.executable, "-m", "detplug_core.cli.main"]
     if root.get("debug"):
         argv.append("--debug")
     for value in root.get("plugin_opts") or ():
@@ -83,14 +75,15 @@ def _torchrun_command(ctx: click.Context, nproc: int, options: dict[str, Any]) -
 
 
 def _launch(ctx: click.Context, nproc: int, options: dict[str, Any]) -> None:
-    result = subprocess.run(_torchrun_command(ctx, nproc, options))
-    if result.returncode != 0:
-        err = DetplugError(
-            f"distributed training failed: torchrun exited with code {result.returncode} "
-            "(the failing rank's message is above)"
-        )
-        err.exit_code = result.returncode if 0 < result.returncode < 128 else 1
-        raise err
+    """Start ``nproc`` ranks of this command and supervise them (detplug_core.cli.launcher)."""
+    from detplug_core.cli.launcher import Launcher
+
+    debug = bool(ctx.find_root().params.get("debug"))
+    code, line = Launcher(_rank_command(ctx, options), nproc, debug=debug).run()
+    if line:
+        click.echo(line, err=True)
+    if code:
+        sys.exit(code)
 
 
 def run_distributed_safely(fn: Any) -> Any:
@@ -98,9 +91,16 @@ def run_distributed_safely(fn: Any) -> Any:
     world = int(os.environ.get("WORLD_SIZE", 1))
     if world <= 1:
         return fn()
+    from detplug_core.runner.signals import TrainingInterrupted
+
     rank = os.environ.get("RANK", "?")
     try:
         return fn()
+    except TrainingInterrupted as err:
+        if rank != "0":  # rank 0 says where its checkpoint is: one line for the run
+            sys.exit(err.exit_code)
+        err.args = (f"[rank {rank}/{world}] {err}", *err.args[1:])
+        raise
     except DetplugError as err:
         err.args = (f"[rank {rank}/{world}] {err}", *err.args[1:])
         raise
@@ -166,12 +166,13 @@ def train(ctx: click.Context, config: str, overrides: tuple[str, ...], **options
 
     def run() -> None:
         from detplug_core.config import load_config
+        from detplug_core.config.locate import located_errors
         from detplug_core.runner import Runner
 
         cfg = load_config(config, overrides)
         apply_data_option(cfg, options.get("data"), options.get("data_images"))
         _apply_options(cfg, options)
-        with Runner(cfg) as runner:
+        with located_errors(cfg), Runner(cfg) as runner:
             runner.train()
 
     run_distributed_safely(run)

@@ -99,7 +99,14 @@ def build_dataloader(
     batch_size = cfg.get("batch_size", 1)
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError(f"{key}.batch_size: expected a positive int, got {batch_size!r}")
-    num_workers = int(cfg.get("num_workers", 0))
+    num_workers = cfg.get("num_workers", 0)
+    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
+        err = ConfigError(
+            f"{key}.num_workers: expected 0 (load in the main process) or a positive number "
+            f"of worker processes, got {num_workers!r}"
+        )
+        err.key_path = f"{key}.num_workers"
+        raise err
     drop_last = bool(cfg.get("drop_last", False))
     if train:
         sampler: Any = DistributedSampler(

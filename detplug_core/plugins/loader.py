@@ -165,9 +165,21 @@ def ensure_loaded() -> list[PluginRecord]:
             continue
         try:
             _import(record)
-        except Exception as err:  # a broken plugin must not take the others down
+        except KeyboardInterrupt:  # Ctrl-C (or a plugin raising it): stop, naming the plugin
+            _unregister_package(record.package)
+            err = PluginError(
+                f"interrupted while loading plugin '{record.name}' ({record.distribution} "
+                f"{record.version})"
+            )
+            err.exit_code = 130
+            raise err from None
+        except (Exception, SystemExit) as err:  # a broken plugin must not take others down
             record.status = "failed"
-            record.error = f"{type(err).__name__}: {err}"
+            record.error = (
+                f"SystemExit: it called sys.exit({err.code!r}) while being imported"
+                if isinstance(err, SystemExit)
+                else f"{type(err).__name__}: {err}"
+            )
             record.traceback = traceback.format_exc()
             record.failed_components = _unregister_package(record.package)
             if opts.strict:

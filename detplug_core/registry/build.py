@@ -13,7 +13,9 @@ import contextvars
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from detplug_core.errors import BuildError, DetplugError
+from detplug_core.errors import BuildError, ComponentError, DetplugError
+from detplug_core.registry.argcheck import explain_refusal, find_mismatch
+from detplug_core.registry.provenance import provider_of
 
 if TYPE_CHECKING:
     from detplug_core.registry.registry import Registry
@@ -83,7 +85,9 @@ def build_from_cfg(
     try:
         obj = start.get(type_) if isinstance(type_, str) else type_
     except DetplugError as err:
-        raise type(err)(f"{where}.type: {err}") from None
+        located = type(err)(f"{where}.type: {err}")
+        located.key_path = f"{where}.type"
+        raise located from None
     for key, value in (default_args or {}).items():
         if args.get(key) is None:
             args[key] = value
@@ -101,16 +105,23 @@ def build_from_cfg(
                     f"{where}.{key}: {name} has no parameter '{key}'{hint} "
                     f"Accepted parameters: {', '.join(accepted) or '(none)'}"
                 )
+    config_args = {k: v for k, v in cfg.items() if k not in _META_KEYS}
+    mismatch = find_mismatch(obj, config_args, where, name)
     frame = _child_paths(cfg, where)
     frames_token = _FRAMES.set(_FRAMES.get() + (frame,))
     scope_token = _SCOPE.set(start) if scope else None
     try:
-        return obj(**args)
-    except TypeError as err:
+        built = obj(**args)
+    except (TypeError, ValueError) as err:
         # A missing required argument is a config error, not a bug.
-        if _is_signature_error(err, obj):
+        if isinstance(err, TypeError) and _is_signature_error(err, obj):
             raise BuildError(f"{where}: {name}: {err}") from None
-        raise
+        if mismatch is not None:  # a value of the wrong type
+            raise mismatch from err
+        refused = explain_refusal(err, config_args, where, name, provider_of(obj))
+        if refused is None:
+            raise _component_failure(err, where, name, obj) from err
+        raise refused from err
     except DetplugError as err:
         # A component's own value check ("rule: must be greater or less") gets the key path
         # of the config that built it; errors of nested builds already start with theirs.
@@ -121,10 +132,31 @@ def build_from_cfg(
         except TypeError:  # an error class with a different constructor
             raise err from None
         raise wrapped.with_traceback(err.__traceback__) from None
+    except Exception as err:
+        if mismatch is not None:  # a value of the wrong type
+            raise mismatch from err
+        raise _component_failure(err, where, name, obj) from err
     finally:
         _FRAMES.reset(frames_token)
         if scope_token is not None:
             _SCOPE.reset(scope_token)
+    if mismatch is not None:  # accepted silently, but would fail later
+        raise mismatch
+    return built
+
+
+_META_KEYS = ("type", "_scope_")
+
+
+def _component_failure(err: Exception, where: str, name: str, obj: Any) -> ComponentError:
+    """A component raised something that is not a config problem: a bug, exit 1."""
+    text = (str(err).strip().splitlines() or [""])[0]
+    failure = ComponentError(
+        f"{where}: building {name} ({provider_of(obj)}) failed: {type(err).__name__}: {text} "
+        "(a bug in that plugin, or a value it does not check; --debug shows the traceback)"
+    )
+    failure.key_path = where
+    return failure
 
 
 _SCOPE: contextvars.ContextVar[Registry | None] = contextvars.ContextVar(

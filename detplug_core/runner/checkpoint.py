@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from detplug_core.errors import CheckpointError
+from detplug_core.runner.checkpoint_messages import refused_message
 
 LATEST = "latest.pth"
 _INTERVAL_NAME = re.compile(r"^(epoch|iter)_(\d+)\.pth$")
@@ -84,13 +85,9 @@ def load_file(path: str | os.PathLike, *, map_location: Any = "cpu") -> Any:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         text = str(err)
-        refused = re.search(r"Unsupported (global|class)[^.\n]*", text)
+        refused = refused_message(path, text)
         if refused:
-            raise CheckpointError(
-                f"checkpoint {path} was refused: it contains Python objects that a detplug "
-                f"checkpoint never holds ({refused.group(0).strip()}); nothing in it was run. "
-                "Do not load this file unless you know where it came from."
-            ) from None
+            raise CheckpointError(refused) from None
         detail = re.search(r"WeightsUnpickler error:\s*([^\n]+)", text)
         raise CheckpointError(_corrupt(path, detail.group(1) if detail else err)) from None
     except Exception as err:  # truncated zip, empty file, garbage bytes, ...

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from detplug_core.runner import dist
+from detplug_core.runner.dist_signals import agree_on_signal
 
 if TYPE_CHECKING:
     from detplug_core.data.loader import BuiltLoader
@@ -128,6 +129,7 @@ class EvalLoop:
                 break
         bar.close()
         model.train(was_training)
+        r.signal_received = agree_on_signal(r.signal_received, r.device)
         if r.signal_received:  # interrupted: no partial metrics, the training loop saves
             return None
         results = self._evaluate(pending)

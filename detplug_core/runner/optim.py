@@ -103,6 +103,15 @@ def param_groups(
     ]
 
 
+def config_number(value: Any, key_path: str) -> float:
+    """``value`` as a float, or a ConfigError naming ``key_path`` and the value."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        err = ConfigError(f"{key_path}: expected a number, got {value!r}")
+        err.key_path = key_path
+        raise err
+    return float(value)
+
+
 def build_optimizer(model: nn.Module, cfg: Mapping) -> torch.optim.Optimizer:
     """Build the ``optimizer:`` config for ``model``."""
     if not isinstance(cfg, Mapping) or "type" not in cfg:
@@ -111,7 +120,9 @@ def build_optimizer(model: nn.Module, cfg: Mapping) -> torch.optim.Optimizer:
     paramwise = args.pop("paramwise", None)
     if "lr" not in args:
         raise ConfigError(f"optimizer.lr: missing (the base learning rate of {args['type']})")
-    groups = param_groups(model, float(args["lr"]), float(args.get("weight_decay", 0.0)), paramwise)
+    lr = config_number(args["lr"], "optimizer.lr")
+    weight_decay = config_number(args.get("weight_decay", 0.0), "optimizer.weight_decay")
+    groups = param_groups(model, lr, weight_decay, paramwise)
     if not any(g["params"] for g in groups):
         raise ConfigError("optimizer: the model has no trainable parameters")
     return OPTIMIZERS.build(args, path="optimizer", params=groups)

@@ -44,6 +44,8 @@ from detplug_core.runner.settings import (
 from detplug_core.runner.signals import SignalGuard, TrainingInterrupted
 from detplug_core.runner.state import RunnerStateMixin
 from detplug_core.runner.step import TrainStep, make_autocast
+from detplug_core.runner.sync_bn import apply_sync_bn
+from detplug_core.runner.workdir_lock import lock_for_run
 
 
 class Runner(RunnerStateMixin):
@@ -53,11 +55,12 @@ class Runner(RunnerStateMixin):
 
     def __init__(self, cfg: Mapping, *, plugin_manager: Any = None) -> None:
         from detplug_core.plugins import make_plugin_manager
+        from detplug_core.plugins.safe_calls import call_adjust_config
 
         check_required_plugins(cfg)
         self.cfg = cfg
         self.pm = plugin_manager if plugin_manager is not None else make_plugin_manager()
-        self.pm.hook.detplug_adjust_config(config=cfg)
+        call_adjust_config(self.pm, cfg)
         info = dist.env_info()
         self.rank, self.world_size = info.rank, info.world_size
         self.settings = settings = RunSettings.from_config(cfg)
@@ -93,6 +96,7 @@ class Runner(RunnerStateMixin):
         self.progress = Progress()
         self.stop_training = False
         self.signal_received = 0
+        self._work_dir_lock: Any = None  # taken by train(), released by close()
         self.message: dict[str, Any] = {}
         self.metric_keys: set[str] = set()
         self.best: dict[str, Any] | None = None
@@ -234,6 +238,7 @@ class Runner(RunnerStateMixin):
         if dist.is_active():
             from torch.nn.parallel import DistributedDataParallel
 
+            self.model = apply_sync_bn(self.model, self.settings.sync_bn, self.device)
             self.wrapped_model = DistributedDataParallel(
                 self.model,
                 device_ids=[self.device.index] if self.device.type == "cuda" else None,
@@ -275,6 +280,7 @@ class Runner(RunnerStateMixin):
         -> ``after_train_iter``; at the end of a pass the epoch advances ->
         ``after_train_epoch``; a stop request or a signal ends it after any iteration;
         ``after_train``. Logging, validation, checkpoints and the lr are built-in hooks."""
+        self._work_dir_lock = lock_for_run(self.work_dir, self.rank)
         self._setup_training()
         resume, load_from = self.settings.resume, self.settings.load_from
         path = self.find_resume_checkpoint(resume) if resume else None
@@ -321,6 +327,7 @@ class Runner(RunnerStateMixin):
                 data_batch=batch,
                 outputs=outputs,
             )
+            self.signal_received = agree_on_signal(self.signal_received, self.device)
             if self.stop_training or self.signal_received or p.finished:
                 return
             t_start = time.perf_counter()
@@ -407,7 +414,11 @@ class Runner(RunnerStateMixin):
         return HookError(f"{err}{where}", err.stage, err.culprit)
 
     def close(self) -> None:
-        """Close log files and handlers (the process group is left to the caller)."""
+        """Close log files and handlers and release the work dir (the process group is left
+        to the caller)."""
+        if self._work_dir_lock is not None:
+            self._work_dir_lock.release()
+            self._work_dir_lock = None
         self.log.close()
 
     def __enter__(self) -> Runner:

@@ -106,6 +106,7 @@ class RunSettings:
     resume: str | bool | None = None  # auto | true | a path
     resume_allow_orphans: bool = False
     find_unused_parameters: bool = False
+    sync_bn: bool = False  # DDP on GPUs: SyncBatchNorm (refused on CPU)
     required_plugins: list | None = None  # checked before anything is built
     data_root: str | None = None  # the classic variable dataset bases refer to as ${data_root}
     data: dict | None = None  # {path, format, classes}: what --data PATH found (docs/data.md)
@@ -118,7 +119,7 @@ class RunSettings:
             if f.name in cfg and (cfg[f.name] is not None or f.name == "seed")  # null: drawn
         }
         s = cls(**values)
-        for name in ("deterministic", "resume_allow_orphans", "find_unused_parameters"):
+        for name in ("deterministic", "resume_allow_orphans", "find_unused_parameters", "sync_bn"):
             if not isinstance(getattr(s, name), bool):
                 raise ConfigError(f"{name}: expected true or false, got {getattr(s, name)!r}")
         if s.work_dir is not None:
@@ -149,9 +150,21 @@ TOP_LEVEL_KEYS = (
 def resolve_work_dir(cfg: Mapping, filename: str | None) -> Path:
     """``work_dir``, else ``work_dirs/<config file stem>``, else ``work_dirs/run``."""
     if cfg.get("work_dir"):
-        return Path(cfg["work_dir"])
+        return check_work_dir(Path(os.fspath(cfg["work_dir"])))
     stem = Path(filename).stem if filename else "run"
-    return Path("work_dirs") / stem
+    return check_work_dir(Path("work_dirs") / stem)
+
+
+def check_work_dir(path: Path) -> Path:
+    """``path`` if it is, or can become, a folder; else a ConfigError naming the file in
+    the way."""
+    for part in (path, *path.parents):
+        if part.exists() and not part.is_dir():
+            what = "is a file" if part == path else f"is under {part}, which is a file"
+            raise ConfigError(f"work_dir: {path} {what}; give a folder (--work-dir DIR)")
+        if part.exists():
+            break
+    return path
 
 
 def plain(value: Any) -> Any:

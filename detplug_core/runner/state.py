@@ -26,6 +26,7 @@ import torch
 from detplug_core.errors import CheckpointError
 from detplug_core.runner import dist
 from detplug_core.runner.checkpoint import find_latest, load_file
+from detplug_core.runner.checkpoint_messages import mismatch_message, resolve_checkpoint_path
 from detplug_core.runner.rng import get_rng_state, set_rng_state
 from detplug_core.runner.settings import plain
 from detplug_core.runner.weights import LoadSpec, load_weights, read_source
@@ -118,7 +119,7 @@ class RunnerStateMixin:
             if path is None:
                 self.logger.info("resume: auto: no checkpoint in %s, starting fresh", self.work_dir)
             return path
-        return Path(os.fspath(resume))
+        return resolve_checkpoint_path(resume)
 
     def resume(self, path: str | os.PathLike) -> None:
         """Restore everything a checkpoint holds (after :meth:`_setup_training`)."""
@@ -129,6 +130,11 @@ class RunnerStateMixin:
                 f"{path} cannot be resumed from: it lacks {', '.join(missing)} "
                 "(a weights-only file? use load_from instead)"
             )
+        unfit = mismatch_message(
+            path, type(self.model).__name__, self.model.state_dict(), ckpt["model"]
+        )
+        if unfit:
+            raise CheckpointError(unfit)
         try:
             self.model.load_state_dict(ckpt["model"])
             self.optimizer.load_state_dict(ckpt["optimizer"])

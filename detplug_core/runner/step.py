@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from detplug_core.errors import ConfigError
+from detplug_core.runner.optim import config_number
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -88,8 +89,8 @@ class TrainStep:
                 f"clip_grad.{sorted(bad)[0]}: unknown option; known: max_norm, norm_type"
             )
         return {
-            "max_norm": float(clip_grad["max_norm"]),
-            "norm_type": float(clip_grad.get("norm_type", 2.0)),
+            "max_norm": config_number(clip_grad["max_norm"], "clip_grad.max_norm"),
+            "norm_type": config_number(clip_grad.get("norm_type", 2.0), "clip_grad.norm_type"),
         }
 
     def _check_losses(self, losses: Any) -> None:

@@ -36,6 +36,9 @@ class CocoDataset(DetectionDataset):
     * ``on_unknown_class``: an annotation whose ``category_id`` is not in ``categories`` is
       an ``error`` naming it, or ``skip`` ped and counted.
     * ``data_root``: when given, relative ``ann_file``/``img_dir`` are resolved against it.
+    * ``on_bad_image``: ``error`` or ``skip`` for image files that cannot be decoded, found
+      by decoding each image once at construction (``scan_images: false`` skips the scan).
+    * ``exif_orientation``: apply EXIF orientation tags (images as displayed); default true.
     """
 
     def __init__(
@@ -47,9 +50,13 @@ class CocoDataset(DetectionDataset):
         classes: Sequence[str] | None = None,
         on_missing_image: str = "error",
         on_unknown_class: str = "error",
+        on_bad_image: str = "error",
+        scan_images: bool = True,
+        exif_orientation: bool = True,
         data_root: str | None = None,
     ) -> None:
         name = type(self).__name__
+        self.exif_orientation = bool(exif_orientation)
         check_choice(name, "on_missing_image", on_missing_image, ("error", "skip"))
         check_choice(name, "on_unknown_class", on_unknown_class, ("error", "skip"))
         if data_root is not None:
@@ -66,7 +73,14 @@ class CocoDataset(DetectionDataset):
         for where, cat_id in parsed.unknown_category:
             report.add("annotations of unknown category ids skipped", f"{where}: {cat_id}")
         records = [self._record(image, report) for image in parsed.images]
-        self._setup(records, report, filter_empty=filter_empty, on_missing_image=on_missing_image)
+        self._setup(
+            records,
+            report,
+            filter_empty=filter_empty,
+            on_missing_image=on_missing_image,
+            on_bad_image=on_bad_image,
+            scan_images=scan_images,
+        )
 
     def _record(self, image: Any, report: CleanupReport) -> ImageRecord:
         boxes, crowd = as_arrays(image)
@@ -83,7 +97,7 @@ class CocoDataset(DetectionDataset):
         height, width = image.height, image.width
         source = f"{self.ann_file} image_id {image.image_id}"
         if not (height and width) and os.path.isfile(path):
-            height, width = read_image_size(path, source)
+            height, width = read_image_size(path, source, exif_orientation=self.exif_orientation)
         return ImageRecord(
             path=path,
             file_name=image.file_name,

@@ -257,7 +257,9 @@ def _collate(batch):
 def test_corrupt_image_error_names_file_and_sample_through_a_worker(tmp_path):
     ann_file, img_dir = write_coco(tmp_path, [img(1), img(2)], [], AB)
     (tmp_path / "images" / "2.png").write_bytes(b"\x89PNG garbage")
-    ds = CocoDataset(ann_file, img_dir)
+    with pytest.raises(DataError, match=r"cannot decode image file '.*2\.png'.*on_bad_image"):
+        CocoDataset(ann_file, img_dir)  # found by the scan before training
+    ds = CocoDataset(ann_file, img_dir, scan_images=False)  # ... or when it is reached
     with pytest.raises(DataError, match=r"cannot decode image file '.*2\.png' \(CocoDataset\[1\]"):
         ds[1]
     loader = DataLoader(ds, batch_size=1, num_workers=1, collate_fn=_collate)

@@ -98,7 +98,7 @@ class RoIHead(nn.Module):
         maps = dict(zip(self.level_names, features, strict=False))  # P6 is RPN-only
         pooled = multiscale_roi_align(self.roi_align, maps, proposals, image_sizes)  # [R,C,S,S]
         x = self.box_head(pooled)
-        return self.cls_score(x).float(), self.bbox_pred(x).float()
+        return _at_least_float32(self.cls_score(x)), _at_least_float32(self.bbox_pred(x))
 
     def sample(
         self, proposals: list[Tensor], targets: list[dict[str, Tensor]]
@@ -148,3 +148,8 @@ class RoIHead(nn.Module):
             deltas, box_targets[pos], beta=self.smooth_l1_beta, reduction="sum"
         )
         return {"loss_cls": loss_cls, "loss_bbox": loss_bbox / max(1, labels.numel())}
+
+
+def _at_least_float32(x: torch.Tensor) -> torch.Tensor:
+    """float16/bfloat16 (autocast) -> float32; float32 and float64 models keep theirs."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x

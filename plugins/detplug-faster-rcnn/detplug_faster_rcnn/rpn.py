@@ -80,7 +80,7 @@ class RPN(nn.Module):
         """Proposals per image [P_i, 4], and the losses when ``targets`` are given."""
         objectness, deltas = self.head(features)  # [N, sum HWA], [N, sum HWA, 4]
         sizes = [tuple(f.shape[-2:]) for f in features]
-        anchors = self.anchor_generator(padded_size, sizes, torch.float32, deltas.device)
+        anchors = self.anchor_generator(padded_size, sizes, deltas.dtype, deltas.device)
         per_level = [h * w * self.num_anchors for h, w in sizes]
         proposals = select_proposals(
             objectness,

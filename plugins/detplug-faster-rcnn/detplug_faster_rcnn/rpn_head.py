@@ -43,4 +43,10 @@ class RPNHead(nn.Module):
             t = self.conv(x)
             logits.append(flatten_level(self.cls_logits(t), 1))
             deltas.append(flatten_level(self.bbox_pred(t), 4))
-        return torch.cat(logits, dim=1).squeeze(-1).float(), torch.cat(deltas, dim=1).float()
+        logits_, deltas_ = torch.cat(logits, dim=1).squeeze(-1), torch.cat(deltas, dim=1)
+        return _at_least_float32(logits_), _at_least_float32(deltas_)
+
+
+def _at_least_float32(x: torch.Tensor) -> torch.Tensor:
+    """float16/bfloat16 (autocast) -> float32; float32 and float64 models keep theirs."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x

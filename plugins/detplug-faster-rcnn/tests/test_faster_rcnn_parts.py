@@ -102,3 +102,20 @@ def test_label_beyond_num_classes_is_a_config_error():
     target = {"boxes": torch.tensor([[4.0, 4.0, 40.0, 30.0]]), "labels": torch.tensor([-1])}
     with pytest.raises(ConfigError, match=r"labels \[-1\] outside 0..2"):
         model([torch.rand(3, 64, 64)], [target])
+
+
+def test_a_float64_model_trains_and_predicts_in_float64():
+    torch.manual_seed(0)
+    model = MODELS.build(small_config()).double()
+    images = [torch.rand(3, 64, 80, dtype=torch.float64), torch.rand(3, 48, 64)]
+    targets = [
+        {"boxes": torch.tensor([[4.0, 4.0, 40.0, 30.0]]), "labels": torch.tensor([2])},
+        {"boxes": torch.tensor([[1.0, 2.0, 20.0, 30.0]]), "labels": torch.tensor([0])},
+    ]
+    losses = model.train()(images, targets)
+    assert losses["loss_cls"].dtype == torch.float64
+    sum(losses.values()).backward()
+    assert model.roi_head.cls_score.weight.grad.dtype == torch.float64
+    with torch.no_grad():
+        out = model.eval()(images)
+    assert out[0]["boxes"].dtype == torch.float64

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchvision.ops import generalized_box_iou_loss, sigmoid_focal_loss
 
+from detplug_core.runner.dist import all_reduce_mean
 from detplug_fcos import coder
 from detplug_fcos.registries import MODELS
 
@@ -14,7 +15,7 @@ from detplug_fcos.registries import MODELS
 @MODELS.register()
 class FCOSLoss:
     """Each loss is summed and divided by the number of positive points in the batch (at
-    least 1), as in torchvision. Names: ``loss_cls``, ``loss_bbox``, ``loss_centerness``.
+    least 1), as in torchvision; under DDP by the mean number over ranks, as MMDetection does. Names: ``loss_cls``, ``loss_bbox``, ``loss_centerness``.
 
     Args:
         focal_alpha, focal_gamma: of ``torchvision.ops.sigmoid_focal_loss``.
@@ -51,7 +52,10 @@ class FCOSLoss:
             ctr_logits.float(),
         )
         fg = gt_labels >= 0  # [N, A]
-        num_fg = fg.sum().clamp(min=1).to(cls_logits.dtype)
+        # Normalised by the mean number of positives over DDP ranks (the global count /
+        # world size): with DDP's gradient averaging the sum of every rank's loss is then
+        # divided by the global count, as one process with the whole batch does.
+        num_fg = all_reduce_mean(fg.sum().to(cls_logits.dtype)).clamp(min=1)
 
         cls_targets = torch.zeros_like(cls_logits)
         cls_targets[fg, gt_labels[fg]] = 1.0

@@ -74,12 +74,17 @@ class DetPreprocessor(nn.Module):
         eval_only = self.channels_last == "eval"
         last = not self.training if eval_only else bool(self.channels_last)
         fmt = torch.channels_last if last else torch.contiguous_format
+        # The batch takes the dtype of the buffers, so model.double() (or .half()) works.
+        dtype = self.mean.dtype
         batch = torch.empty(
-            (len(images), channels, height, width), device=self.mean.device, memory_format=fmt
+            (len(images), channels, height, width),
+            device=self.mean.device,
+            dtype=dtype,
+            memory_format=fmt,
         ).fill_(self.pad_value)
         for i, (img, (h, w)) in enumerate(zip(images, sizes, strict=True)):
             img = img.to(self.mean.device, non_blocking=True)
-            img = img.float().div_(255) if not img.is_floating_point() else img.float()
+            img = img.to(dtype).div_(255) if not img.is_floating_point() else img.to(dtype)
             torch.div(img - self.mean, self.std, out=batch[i, :, :h, :w])
         return batch, sizes
 

@@ -104,9 +104,9 @@ def test_unknown_argument_names_the_transform():
 def test_resize_short_long_keeps_ratio_and_caps_long_side():
     resize = build({"type": "ResizeShortLong", "short": 80, "long": 100})
     image, target = resize(*sample(40, 60))
-    assert image.shape[-2:] == (67, 100)  # 80 would make the long side 120 > 100
-    assert target["boxes"].canvas_size == (67, 100)
-    assert target["boxes"][1].tolist() == pytest.approx([50, 16.75, 100, 67], abs=0.01)
+    assert image.shape[-2:] == (66, 100)  # 80 would make it 120 > 100; floored as torchvision
+    assert target["boxes"].canvas_size == (66, 100)
+    assert target["boxes"][1].tolist() == pytest.approx([50, 16.5, 100, 66], abs=0.01)
     image, _ = build({"type": "ResizeShortLong", "short": 80, "long": None})(*sample(40, 60))
     assert image.shape[-2:] == (80, 120)
 
@@ -133,7 +133,8 @@ def test_short_long_size_property(h, w, short, long):
     nh, nw = short_long_size(h, w, short, long)
     small, large = min(nh, nw), max(nh, nw)
     assert small <= short and (long is None or large <= long)
-    assert small == short or large == long  # one side hits its target
+    # one side hits its target, or one pixel below it: torchvision floors side * scale
+    assert short - small <= 1 or (long is not None and long - large <= 1)
     ratio = max(h, w) / min(h, w)
     assert abs(large - ratio * small) <= ratio + 1  # aspect kept up to rounding
 

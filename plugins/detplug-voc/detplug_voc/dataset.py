@@ -51,6 +51,9 @@ class VOCDataset(DetectionDataset):
       all), recorded in ``auto_splits`` (and by the runner in the work dir). The image is
       ``<id>`` with ``img_suffix`` or any image suffix in any case, else the XML's
       ``<filename>``; a ``<filename>`` that disagrees with the file used is counted (INFO).
+    * ``on_bad_image``: ``error`` or ``skip`` for image files that cannot be decoded, found
+      by decoding each image once at construction (``scan_images: false`` skips the scan).
+    * ``exif_orientation``: apply EXIF orientation tags (images as displayed); default true.
     """
 
     def __init__(
@@ -62,6 +65,9 @@ class VOCDataset(DetectionDataset):
         filter_empty: bool = False,
         on_missing_image: str = "error",
         on_unknown_class: str = "error",
+        on_bad_image: str = "error",
+        scan_images: bool = True,
+        exif_orientation: bool = True,
         data_roots: Sequence[str] | None = None,
         img_suffix: str = ".jpg",
         ann_dir: str = "Annotations",
@@ -70,6 +76,7 @@ class VOCDataset(DetectionDataset):
         split_seed: int = 0,
     ) -> None:
         name = type(self).__name__
+        self.exif_orientation = bool(exif_orientation)
         check_choice(name, "on_missing_image", on_missing_image, ("error", "skip"))
         check_choice(name, "on_unknown_class", on_unknown_class, ("error", "skip"))
         if (data_root is None) == (data_roots is None):
@@ -119,7 +126,14 @@ class VOCDataset(DetectionDataset):
                         dirty=False,
                     )
                 records.append(self._record(path, xml, len(records), report))
-        self._setup(records, report, filter_empty=filter_empty, on_missing_image=on_missing_image)
+        self._setup(
+            records,
+            report,
+            filter_empty=filter_empty,
+            on_missing_image=on_missing_image,
+            on_bad_image=on_bad_image,
+            scan_images=scan_images,
+        )
 
     def _describe_roots(self) -> list[str]:
         return [f"{r} {s}" for r, s in zip(self.data_roots, self.splits, strict=True)]
@@ -150,7 +164,7 @@ class VOCDataset(DetectionDataset):
             ignore.append(obj.difficult)
         height, width = xml.height, xml.width
         if not (height and width) and os.path.isfile(path):
-            height, width = read_image_size(path, xml.path)
+            height, width = read_image_size(path, xml.path, exif_orientation=self.exif_orientation)
         return ImageRecord(
             path=path,
             file_name=os.path.basename(path),

@@ -15,6 +15,7 @@ from detplug_torchvision.datasets import (
     read_image_size,
 )
 
+from detplug_core.errors import DataError
 from detplug_yolo_format.data_yaml import label_path, list_split, load_data_yaml
 from detplug_yolo_format.label_file import parse_label_file, to_pixel_boxes
 from detplug_yolo_format.registries import DATASETS
@@ -49,6 +50,10 @@ class YoloDataset(DetectionDataset):
       counted in the one summary line; a malformed row or a class id outside ``names`` is a
       DataError naming the file and the line.
     * ``image_id`` is the running index; ``file_name`` the image path relative to the root.
+    * ``on_bad_image``: ``error`` or ``skip`` for image files that cannot be decoded (found
+      by decoding each image once at construction; ``scan_images: false`` skips the scan).
+    * ``exif_orientation``: images as displayed (EXIF orientation applied, as the labels of
+      photos are drawn); default true.
     """
 
     def __init__(
@@ -58,9 +63,15 @@ class YoloDataset(DetectionDataset):
         transforms: Sequence[dict] | Any = None,
         filter_empty: bool = False,
         on_missing_image: str = "error",
+        on_bad_image: str = "error",
+        scan_images: bool = True,
+        exif_orientation: bool = True,
     ) -> None:
         name = type(self).__name__
         check_choice(name, "on_missing_image", on_missing_image, ("error", "skip"))
+        check_choice(name, "on_bad_image", on_bad_image, ("error", "skip"))
+        self.exif_orientation = bool(exif_orientation)
+        self._skip_bad = on_bad_image == "skip"
         self.data = load_data_yaml(data)
         self.split = split
         super().__init__(self.data.names, transforms)
@@ -73,12 +84,28 @@ class YoloDataset(DetectionDataset):
         ]
         orphans = _orphan_labels(folders, set(labels))
         report.add("label files without an image", orphans[0] if orphans else "", len(orphans))
-        self._setup(records, report, filter_empty=filter_empty, on_missing_image=on_missing_image)
+        self._setup(
+            records,
+            report,
+            filter_empty=filter_empty,
+            on_missing_image=on_missing_image,
+            on_bad_image=on_bad_image,
+            scan_images=scan_images,
+        )
 
     def _record(self, index: int, image: str, label: str, report: CleanupReport) -> ImageRecord:
         height = width = 0
         if os.path.isfile(image):
-            height, width = read_image_size(image, f"{type(self).__name__} {self.split}")
+            try:
+                height, width = read_image_size(
+                    image,
+                    f"{type(self).__name__} {self.split}",
+                    exif_orientation=self.exif_orientation,
+                )
+            except DataError:
+                if not self._skip_bad:
+                    raise
+                # unreadable header: the bad-image scan leaves it out (on_bad_image: skip)
         if os.path.isfile(label):
             rows = parse_label_file(label, len(self.classes))
             if not len(rows.labels) and not rows.zero_size:

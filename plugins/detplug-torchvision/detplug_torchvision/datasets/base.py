@@ -22,7 +22,8 @@ from torchvision import tv_tensors
 from detplug_core.errors import BuildError, DataError
 from detplug_torchvision.datasets.errors import SampleError
 from detplug_torchvision.datasets.image_io import read_image
-from detplug_torchvision.datasets.report import CleanupReport, clip_boxes
+from detplug_torchvision.datasets.report import CleanupReport, clip_boxes, logger
+from detplug_torchvision.datasets.scan import scan_for_bad_images
 
 __all__ = ["DetectionDataset", "ImageRecord", "build_pipeline", "check_choice"]
 
@@ -68,6 +69,11 @@ class DetectionDataset(Dataset):
     classes: list[str]
     records: list[ImageRecord]
 
+    #: apply EXIF orientation tags when decoding (datasets' ``exif_orientation`` option)
+    exif_orientation: bool = True
+    #: ``error`` or ``skip`` for files that cannot be decoded (``on_bad_image``)
+    on_bad_image: str = "error"
+
     def __init__(self, classes: Sequence[str], transforms: Sequence[dict] | Pipeline | None):
         self.classes = list(classes)
         self.transforms = build_pipeline(transforms)
@@ -80,8 +86,14 @@ class DetectionDataset(Dataset):
         *,
         filter_empty: bool,
         on_missing_image: str,
+        on_bad_image: str = "error",
+        scan_images: bool = True,
     ) -> None:
-        """Clip and drop boxes, apply the image policies, log the summary once."""
+        """Clip and drop boxes, apply the image policies (``scan_images`` decodes every
+        image once to find bad files before training), log the summary once."""
+        self.on_bad_image = check_choice(
+            type(self).__name__, "on_bad_image", on_bad_image, ("error", "skip")
+        )
         kept: list[ImageRecord] = []
         for rec in records:
             if not os.path.isfile(rec.path):
@@ -98,6 +110,10 @@ class DetectionDataset(Dataset):
                 report.add("images without boxes filtered out", rec.file_name, dirty=False)
                 continue
             kept.append(rec)
+        if scan_images:
+            kept = scan_for_bad_images(
+                kept, report, on_bad_image, exif_orientation=self.exif_orientation
+            )
         self.records = kept
         report.log(len(kept), sum(len(r.boxes) for r in kept))
         self.report = report
@@ -131,7 +147,7 @@ class DetectionDataset(Dataset):
     def load_raw(self, index: int) -> tuple[tv_tensors.Image, dict]:
         """Image ``index`` (uint8 RGB) and its target, before the transforms."""
         rec = self.records[index]
-        image = read_image(rec.path, self.describe(index))
+        image = read_image(rec.path, self.describe(index), exif_orientation=self.exif_orientation)
         height, width = image.shape[-2:]
         if (height, width) != (rec.height, rec.width):
             raise SampleError(
@@ -153,7 +169,18 @@ class DetectionDataset(Dataset):
         return image, target
 
     def __getitem__(self, index: int) -> tuple[Any, dict]:
-        image, target = self.load_raw(index)
+        image, target = self._load_good(index)
         if self.transforms is not None:
             image, target = self.transforms(image, target)
         return image, target
+
+    def _load_good(self, index: int) -> tuple[tv_tensors.Image, dict]:
+        """``load_raw``; with ``on_bad_image: skip`` (and no scan before training), a file
+        that cannot be decoded is replaced by the next good one and logged."""
+        try:
+            return self.load_raw(index)
+        except SampleError as err:
+            if self.on_bad_image != "skip" or len(self) < 2:
+                raise
+            logger.warning("on_bad_image: skip: %s; using the next image instead", err)
+            return self._load_good((index + 1) % len(self))
