@@ -29,6 +29,7 @@ from detplug_core.runner.builders import (
     with_builtin_hooks,
 )
 from detplug_core.runner.checkpoint import CheckpointFiles
+from detplug_core.runner.dist_signals import agree_on_signal
 from detplug_core.runner.evaluation import EvalLoop, EvalResult, record_eval
 from detplug_core.runner.hook_dispatch import HookDispatcher, HookError
 from detplug_core.runner.logger import RunLog

@@ -60,9 +60,7 @@ def test_voc0712_is_the_classic_recipe():
 
 
 def test_shapes_model_builds():
-    cfg = load(
-        "faster_rcnn_r18_fpn_shapes.yaml", "+data.classes=[rectangle,ellipse,triangle]"
-    )
+    cfg = load("faster_rcnn_r18_fpn_shapes.yaml", "+data.classes=[rectangle,ellipse,triangle]")
     resolve_num_classes(cfg)  # num_classes: auto, here from data.classes (as --data writes it)
     model = MODELS.build(cfg["model"])
     assert model.roi_head.num_classes == 3

@@ -46,9 +46,7 @@ def test_tv_config_is_the_torchvision_architecture():
 
 
 def test_shapes_model_builds():
-    cfg = load(
-        "retinanet_r18_fpn_shapes.yaml", "+data.classes=[rectangle,ellipse,triangle]"
-    )
+    cfg = load("retinanet_r18_fpn_shapes.yaml", "+data.classes=[rectangle,ellipse,triangle]")
     resolve_num_classes(cfg)  # num_classes: auto, here from data.classes (as --data writes it)
     model = MODELS.build(cfg["model"])
     assert model.head.num_classes == 3
