@@ -176,7 +176,10 @@ def test_resume_from_a_checkpoint_of_another_model_lists_the_keys(tmp_path, toy_
     with Runner(toy_config(tmp_path / "a")) as runner:
         runner.train()
     cfg = toy_config(tmp_path / "b", resume=str(tmp_path / "a"))  # a folder: its latest.pth
-    cfg["model"] = {"type": "ToyDetector", "num_classes": 5}
+    cfg["model"] = {"type": "ToyDetector", "num_classes": 3}
+    for key in ("train_dataloader", "val_dataloader"):  # data of the model's class count
+        if key in cfg:
+            cfg[key]["dataset"]["num_classes"] = 3
     with pytest.raises(CheckpointError) as info, Runner(cfg) as runner:
         runner.train()
     message = str(info.value)

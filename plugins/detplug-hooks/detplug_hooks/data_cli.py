@@ -54,9 +54,27 @@ def build_splits(splits: dict) -> list[tuple[str, Any]]:
         if cfg in seen:
             continue
         seen.append(cfg)
-        plain = _without_transforms(cfg)
+        plain = _without_image_scan(_without_transforms(cfg), DATASETS)
         built.append((split, DATASETS.build(plain, path=f"{split}.dataset")))
     return built
+
+
+def _without_image_scan(cfg: Any, registry: Any) -> Any:
+    """The config with the datasets' own bad-image scan off where they have one: the check
+    lists every image the loaders would refuse (``scan_images``) instead of stopping at the
+    first one when the dataset is built."""
+    import inspect
+
+    if not isinstance(cfg, dict):
+        return cfg
+    out = {k: _without_image_scan(v, registry) if k == "dataset" else v for k, v in cfg.items()}
+    if "datasets" in cfg:
+        out["datasets"] = [_without_image_scan(d, registry) for d in cfg["datasets"]]
+    kind = cfg.get("type")
+    cls = registry.get(kind) if isinstance(kind, str) else kind
+    if cls is not None and "scan_images" in inspect.signature(cls).parameters:
+        out["scan_images"] = False
+    return out
 
 
 def _without_transforms(cfg: Any) -> Any:

@@ -45,16 +45,16 @@ class EvalResize:
         self.short, self.long, self.size, self.antialias = short, long, size, antialias
 
     def output_size(self, height: Any, width: Any) -> tuple[Any, Any]:
-        """``(new_h, new_w)`` as ``ResizeShortLong`` computes it (nearest pixel; an exact half
-        rounds up here and to even there, the one case where they can differ)."""
+        """``(new_h, new_w)`` as ``ResizeShortLong`` (and torchvision) computes it: each side
+        ``floor(side * scale)``."""
         if self.size is not None:
             return self.size
         scale = self.short / torch.sym_min(height, width)
         if self.long is not None:
             scale = torch.sym_min(scale, self.long / torch.sym_max(height, width))
         # sym_int truncates: floor for these positive sizes, and a .pt2 file can hold it.
-        new_h = torch.sym_max(1, torch.sym_int(height * scale + 0.5))
-        new_w = torch.sym_max(1, torch.sym_int(width * scale + 0.5))
+        new_h = torch.sym_max(1, torch.sym_int(height * scale))
+        new_w = torch.sym_max(1, torch.sym_int(width * scale))
         return new_h, new_w
 
     def __call__(self, image: Tensor) -> Tensor:
