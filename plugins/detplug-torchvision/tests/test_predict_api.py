@@ -66,9 +66,12 @@ def test_boxes_are_in_the_images_own_pixels(detector):
     h, w = small.shape[-2:]
     assert b.image_size == (2 * h, 2 * w)
     assert float(a.boxes[:, 0::2].max()) <= w and float(b.boxes[:, 0::2].max()) > w
-    # Same detections up to the interpolation of the input: compare the confident ones.
-    top = min(len(a), len(b), 5)
-    torch.testing.assert_close(b.boxes[:top] / 2, a.boxes[:top], atol=3.0, rtol=0)
+    # Same detections up to the interpolation of the input (the two resized inputs differ
+    # slightly, so the order of near-equal scores may too): each of the small image's most
+    # confident boxes is among the big image's, halved.
+    # (random weights give thin boxes, so they are matched by coordinates, not by IoU)
+    gap = (a.boxes[:5, None, :] - b.boxes[None, :20, :] / 2).abs().amax(dim=2)  # [5, 20]
+    assert len(a) >= 5 and bool((gap.min(dim=1).values < 3.0).all()), gap.min(dim=1).values
 
 
 def test_lists_and_batches(detector, photo):
