@@ -321,6 +321,9 @@ class Runner(RunnerStateMixin):
             p.iter_time, p.data_time = time.perf_counter() - t_start, t_data - t_start
             p.iter += 1
             p.epoch_iter += 1
+            # DDP: every rank enters the iteration's hooks (validation, checkpoint) knowing
+            # the same signals, and leaves the loop at the same iteration (dist_signals.py)
+            self.signal_received = agree_on_signal(self.signal_received, self.device)
             hooks.call(
                 "after_train_iter",
                 runner=self,

@@ -15,21 +15,13 @@ SUPPORTED = ("FasterRCNN_ResNet50_FPN_Weights.COCO_V1",)
 
 def load(name: str) -> dict[str, Any]:
     """A detplug checkpoint dict (``model``, ``meta.classes``) from torchvision's weights."""
-    from detplug_torchvision.pretrained import fetch_state_dict, weights_enum
+    from detplug_torchvision.pretrained import coco80_detector_weights
 
-    from detplug_core.errors import CheckpointError
-    from detplug_faster_rcnn.convert import COCO80_IDS, convert_state_dict
+    from detplug_faster_rcnn.convert import convert_state_dict
 
-    state = fetch_state_dict(name, SUPPORTED)
-    try:
-        model = convert_state_dict(state, classes="coco80")
-    except KeyError as err:
-        raise CheckpointError(f"weights {name}: {err.args[0]}") from None
-    names = weights_enum(name, SUPPORTED).meta["categories"]  # type: ignore[attr-defined]
-    return {
-        "model": model,
-        "meta": {"classes": [names[i] for i in COCO80_IDS], "converted_from": name},
-    }
+    return coco80_detector_weights(
+        name, SUPPORTED, lambda state: convert_state_dict(state, classes="coco80")
+    )
 
 
 def published_weights() -> dict[str, Callable[[], dict[str, Any]]]:

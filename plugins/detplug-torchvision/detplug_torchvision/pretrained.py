@@ -11,8 +11,9 @@ error naming the file, its URL and the folder to put it in.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import torch
@@ -74,3 +75,23 @@ def fetch_state_dict(name: str, supported: Iterable[str]) -> dict[str, Tensor]:
     if not isinstance(state, dict):
         raise CheckpointError(f"weights {name}: {path} holds no state dict")
     return state
+
+
+def coco80_detector_weights(
+    name: str, supported: Iterable[str], convert: Callable[[dict[str, Tensor]], dict]
+) -> dict[str, Any]:
+    """A detplug checkpoint dict (``model``, ``meta.classes``) of a torchvision COCO
+    detector's weights ``name``, converted by the plugin's ``convert(state)`` to the 80 real
+    COCO classes (the converters' ``classes="coco80"``)."""
+    from detplug_torchvision.convert_common import COCO80_IDS
+
+    state = fetch_state_dict(name, supported)
+    try:
+        model = convert(state)
+    except KeyError as err:
+        raise CheckpointError(f"weights {name}: {err.args[0]}") from None
+    names = weights_enum(name, supported).meta["categories"]  # type: ignore[attr-defined]
+    return {
+        "model": model,
+        "meta": {"classes": [names[i] for i in COCO80_IDS], "converted_from": name},
+    }
