@@ -87,34 +87,13 @@ def _launch(ctx: click.Context, nproc: int, options: dict[str, Any]) -> None:
 
 
 def run_distributed_safely(fn: Any) -> Any:
-    """Run ``fn``; under torchrun, report any error as one line naming this rank."""
-    world = int(os.environ.get("WORLD_SIZE", 1))
-    if world <= 1:
+    """Run ``fn``; under torchrun or ``--nproc``, as one rank (:mod:`detplug_core.cli.rank`:
+    one error line naming the rank, a teardown that cannot crash the exit)."""
+    if int(os.environ.get("WORLD_SIZE", 1)) <= 1:
         return fn()
-    from detplug_core.runner.signals import TrainingInterrupted
+    from detplug_core.cli.rank import run_as_rank
 
-    rank = os.environ.get("RANK", "?")
-    try:
-        return fn()
-    except TrainingInterrupted as err:
-        if rank != "0":  # rank 0 says where its checkpoint is: one line for the run
-            sys.exit(err.exit_code)
-        err.args = (f"[rank {rank}/{world}] {err}", *err.args[1:])
-        raise
-    except DetplugError as err:
-        err.args = (f"[rank {rank}/{world}] {err}", *err.args[1:])
-        raise
-    except Exception as err:
-        first = (str(err).strip().splitlines() or [""])[0]
-        click.echo(f"error: [rank {rank}/{world}] {type(err).__name__}: {first}", err=True)
-        if "--debug" in sys.argv:
-            raise
-        sys.exit(1)
-    finally:
-        import torch.distributed as dist
-
-        if dist.is_initialized():
-            dist.destroy_process_group()
+    return run_as_rank(fn, debug="--debug" in sys.argv)
 
 
 @click.command(context_settings={"ignore_unknown_options": False})
