@@ -38,6 +38,9 @@ class DetplugGroup(click.Group):
         if cmd_name in BUILTIN_COMMANDS:
             module, attr, _ = BUILTIN_COMMANDS[cmd_name]
             return getattr(importlib.import_module(module), attr)
+        # click resolves the command before the group's callback runs: apply -p first, so
+        # that `detplug -p NAME CMD` finds a command of a plugin autoload skipped
+        apply_plugin_options(ctx.params.get("plugin_opts") or ())
         return plugin_commands().get(cmd_name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
@@ -125,11 +128,16 @@ def plugin_commands() -> dict[str, click.Command]:
 @click.pass_context
 def cli(ctx: click.Context, debug: bool, plugin_opts: tuple[str, ...]) -> None:
     """detplug: object detection training whose models, data, metrics and hooks are plugins."""
+    apply_plugin_options(plugin_opts)
+    ctx.obj = {"debug": debug}
+
+
+def apply_plugin_options(plugin_opts: tuple[str, ...]) -> None:
+    """Block or enable the plugins named by ``-p`` (before any plugin is loaded)."""
     from detplug_core.plugins.loader import configure, parse_p_options
 
     blocked, enabled = parse_p_options(plugin_opts)
     configure(blocked=blocked, enabled=enabled)
-    ctx.obj = {"debug": debug}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -61,3 +61,26 @@ def test_p_after_the_command_says_where_it_goes():
         "error: -p is an option of detplug itself and goes before the command: "
         "detplug -p no:NAME train ..."
     ]
+
+
+@pytest.mark.parametrize(
+    ("opts", "autoload", "found"),
+    [(["-p", "torchvision"], "0", True), ([], "0", False), (["-p", "no:torchvision"], "1", False)],
+)
+def test_p_applies_to_plugin_commands(opts, autoload, found):
+    """Plugin commands are looked up after -p: a plugin autoload skipped can be named."""
+    import os
+
+    res = subprocess.run(
+        [sys.executable, "-m", "detplug_core.cli.main", *opts, "infer", "--help"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DETPLUG_PLUGINS_AUTOLOAD": autoload},
+    )
+    if found:
+        assert res.returncode == 0 and res.stdout.startswith("Usage: detplug infer"), res.stderr
+    else:
+        assert res.returncode == 2
+        assert (
+            res.stderr.strip() == "error: detplug: No such command 'infer' (see 'detplug --help')"
+        )
