@@ -125,9 +125,10 @@ class MultiImageTransform:
         )
 
     def _target(self, first: dict, parts: list[tuple[dict, Tensor, Tensor]], size) -> dict:
-        """``first`` with the boxes (and the ``keys`` entries) of every ``(target, boxes,
-        keep)`` part concatenated, on a canvas of ``size`` (h, w)."""
-        boxes = torch.cat([b[k] for _, b, k in parts]) if parts else torch.zeros(0, 4)
+        """``first`` with the kept boxes and the ``keys`` entries of every ``(target,
+        kept boxes, keep mask over target's boxes)`` part concatenated, on a canvas of
+        ``size`` (h, w)."""
+        boxes = torch.cat([b for _, b, _ in parts])
         target = dict(first)
         target["boxes"] = tv_tensors.BoundingBoxes(
             boxes.reshape(-1, 4), format=tv_tensors.BoundingBoxFormat.XYXY, canvas_size=size
@@ -202,7 +203,9 @@ class Mosaic(MultiImageTransform):
         return self._wrap(sample[0], canvas), target
 
 
-@TRANSFORMS.register()
+# force: replaces torchvision's v2.MixUp under this name (a classification transform for
+# batches with one-hot labels, which refuses bounding boxes: unusable in detection data)
+@TRANSFORMS.register(force=True)
 class MixUp(MultiImageTransform):
     """Blend this sample with one more sample of the dataset (loaded with the inner
     dataset's own transforms, not mosaicked), boxes concatenated: the partner is resized
