@@ -36,7 +36,9 @@ def test_switch_reaches_persistent_workers_at_the_last_epochs(kit, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("stop_at", [5, 10])  # before the switch (epoch 1), after (epoch 2)
 def test_resume_across_the_switch_is_bitwise_the_uninterrupted_run(kit, tmp_path, stop_at):
-    probe = [{"type": "mixtest.ShapeProbe"}]
+    pytest.importorskip("detplug_hooks")  # with RTMDet's EMA of the weights
+    ema = {"type": "EMAHook", "momentum": 0.1, "warmup_iters": 4, "warmup": "exp_momentum"}
+    probe = [{"type": "mixtest.ShapeProbe"}, ema]
     whole = kit.run_training(kit.tiny_config(tmp_path / "whole", probe))
 
     cut = kit.tiny_config(tmp_path / "cut", probe, checkpoint={"interval": 1, "by_epoch": False})
@@ -53,6 +55,12 @@ def test_resume_across_the_switch_is_bitwise_the_uninterrupted_run(kit, tmp_path
     a = kit.config_hook(whole, kit.ShapeProbe).seen
     b = kit.config_hook(resumed, kit.ShapeProbe).seen
     assert b == a[stop_at:]  # same batches (shapes) at the same iterations
+    from detplug_hooks import EMAHook
+
+    ema_a, ema_b = kit.config_hook(whole, EMAHook), kit.config_hook(resumed, EMAHook)
+    assert ema_a.updates == ema_b.updates == 12
+    for key, value in ema_a.ema.items():
+        assert torch.equal(value, ema_b.ema[key]), key
 
 
 def test_arguments_are_checked(kit, tmp_path):
