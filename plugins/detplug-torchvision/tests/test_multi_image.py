@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import importlib.util
+import re
+from pathlib import Path
+
 import pytest
 import torch
+import yaml
 from detplug_torchvision import MultiImageMixDataset
 from detplug_torchvision.transforms import MixUp, Mosaic, PadTo, RandomCropUpTo, RandomScale
 from mix_samples import SIZES, painted_sample
 from torch.utils.data import DataLoader
 from torchvision import tv_tensors
 
-from detplug_core import DATASETS, TRANSFORMS
+from detplug_core import DATASETS, HOOKS, TRANSFORMS
 from detplug_core.errors import BuildError
 
 
@@ -274,3 +279,27 @@ def test_stage_set_in_the_main_process_reaches_persistent_workers(detplug_plugin
 def test_registered_in_the_torchvision_scope():
     assert TRANSFORMS.get("torchvision.Mosaic") is Mosaic
     assert DATASETS.get("torchvision.MultiImageMixDataset") is MultiImageMixDataset
+
+
+DOC = Path(__file__).parents[3] / "docs" / "augmentation.md"
+
+
+@pytest.mark.skipif(not DOC.is_file(), reason="outside the detplug repository")
+def test_the_documented_rtmdet_recipe_builds_and_gives_640_samples(detplug_plugin):
+    detplug_plugin.load_module("mix_testkit")
+    text = DOC.read_text()
+    block = re.search(r"<!-- example: rtmdet_coco -->\n```yaml\n(.*?)```", text, re.DOTALL)
+    cfg = yaml.safe_load(block.group(1))
+    dataset_cfg = cfg["train_dataloader"]["dataset"]
+    dataset_cfg["dataset"] = {"type": "mixtest.PaintedDataset"}  # in place of COCO
+    ds = DATASETS.build(dataset_cfg)
+    torch.manual_seed(0)
+    image, target = ds[0]
+    assert image.shape == (3, 640, 640) and image.dtype == torch.float32
+    assert len(target["boxes"]) == len(target["labels"]) > 0
+    ds.set_stage(1)
+    assert ds[1][0].shape == (3, 640, 640)
+    assert [h["type"] for h in cfg["hooks"]] == ["PipelineSwitchHook", "EMAHook"]
+    assert HOOKS.build(cfg["hooks"][0]).last_epochs == 20
+    if importlib.util.find_spec("detplug_hooks"):
+        assert HOOKS.build(cfg["hooks"][1]).warmup == "exp_momentum"
