@@ -52,7 +52,7 @@ class MultiImageMixDataset(Dataset):
     def __init__(
         self,
         dataset: Mapping | Dataset,
-        transforms: Sequence[Mapping | Step] | None,
+        transforms: Sequence[Mapping | Step] | None = None,
         switch_transforms: Sequence[Mapping | Step] | None = None,
     ) -> None:
         self.dataset = DATASETS.build(dataset) if isinstance(dataset, Mapping) else dataset
