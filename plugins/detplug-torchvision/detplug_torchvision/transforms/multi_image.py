@@ -203,9 +203,8 @@ class Mosaic(MultiImageTransform):
         return self._wrap(sample[0], canvas), target
 
 
-# force: replaces torchvision's v2.MixUp under this name (a classification transform for
-# batches with one-hot labels, which refuses bounding boxes: unusable in detection data)
-@TRANSFORMS.register(force=True)
+# the bridge leaves v2's classification MixUp out for this one (DETECTION_REPLACEMENTS)
+@TRANSFORMS.register()
 class MixUp(MultiImageTransform):
     """Blend this sample with one more sample of the dataset (loaded with the inner
     dataset's own transforms, not mosaicked), boxes concatenated: the partner is resized
