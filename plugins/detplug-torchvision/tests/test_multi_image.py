@@ -303,3 +303,12 @@ def test_the_documented_rtmdet_recipe_builds_and_gives_640_samples(detplug_plugi
     assert HOOKS.build(cfg["hooks"][0]).last_epochs == 20
     if importlib.util.find_spec("detplug_hooks"):
         assert HOOKS.build(cfg["hooks"][1]).warmup == "exp_momentum"
+
+
+def test_images_without_boxes_mix_into_empty_targets():
+    samples = [painted_sample(i, 10 + i, 12, []) for i in range(4)]
+    image, target = Mosaic(size=8).mix(samples[0], samples[1:])
+    assert image.shape == (3, 16, 16) and target["boxes"].shape == (0, 4)
+    assert target["labels"].shape == (0,) and target["ignore"].dtype == torch.bool
+    image, target = MixUp(size=8).mix(samples[0], samples[1:2])
+    assert image.shape == (3, 10, 12) and target["boxes"].shape == (0, 4)
