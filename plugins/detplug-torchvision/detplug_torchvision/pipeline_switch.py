@@ -34,9 +34,9 @@ class PipelineSwitchHook(Hook):
         last_epochs: the last N epochs of an epoch-based run use the switched pipeline.
         at_epoch: from epoch index ``at_epoch`` on (0-based: ``at_epoch: 280`` of 300 is
             ``last_epochs: 20``).
-        at_iter: from the first data pass that starts at or after iteration ``at_iter``
-            (iteration-based runs; passes are the switch's granularity, the iteration it
-            took effect at is logged).
+        at_iter: from the first data pass that starts once ``at_iter`` iterations are
+            done (iteration-based runs; passes are the switch's granularity, the iteration
+            it took effect at is logged).
     """
 
     priority = "NORMAL"
