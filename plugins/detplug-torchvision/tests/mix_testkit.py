@@ -57,7 +57,7 @@ class TinyMixModel(nn.Module):
         self.net = nn.Linear(3, 4)
 
     def forward(self, images: list[torch.Tensor], targets: list[dict] | None = None) -> Any:
-        feats = torch.stack([img.mean(dim=(1, 2)) for img in images])
+        feats = torch.stack([img.float().mean(dim=(1, 2)) for img in images])
         out = self.net(feats)
         if self.training:
             goal = torch.stack(
@@ -77,14 +77,17 @@ class TinyMixModel(nn.Module):
 
 @HOOKS.register()
 class ShapeProbe(Hook):
-    """Records ``(epoch, iter, image shapes)`` of every training batch."""
+    """Records ``(epoch, iter, [(shape, dtype) of each image])`` of every training batch:
+    the dtype tells the stage (float32: ``transforms``, float64: ``switch_transforms``)."""
 
     def __init__(self) -> None:
-        self.seen: list[tuple[int, int, list[tuple[int, ...]]]] = []
+        self.seen: list[tuple[int, int, list]] = []
 
     def before_train_iter(self, runner: Any, batch_idx: int, data_batch: Any) -> None:
         images = data_batch[0]
-        self.seen.append((runner.epoch, runner.iter, [tuple(i.shape) for i in images]))
+        self.seen.append(
+            (runner.epoch, runner.iter, [(tuple(i.shape), str(i.dtype)) for i in images])
+        )
 
 
 @HOOKS.register()
@@ -121,7 +124,7 @@ def pipeline(size: int = 16) -> dict[str, Any]:
         "switch_transforms": [
             {"type": "RandomScale", "scale": size, "ratio_range": [0.5, 1.5]},
             *tail[:-1],
-            {"type": "ToFloatImage"},  # no PadTo: shows the switch in the image sizes
+            {"type": "ToDtype", "dtype": "float64", "scale": True},  # marks stage 1
         ],
     }
 

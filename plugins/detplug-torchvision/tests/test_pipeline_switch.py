@@ -16,20 +16,26 @@ def kit(detplug_plugin):
     return detplug_plugin.load_module("mix_testkit")
 
 
-def stages_by_epoch(probe) -> dict[int, set]:
-    """Epoch -> the image sizes seen: {(3, 16, 16)} with Mosaic + PadTo (stage 0)."""
+def dtypes_by_epoch(probe) -> dict[int, set]:
+    """Epoch -> the image dtypes seen: float32 in stage 0, float64 in stage 1 (every
+    sample of a pass, prefetched ones included)."""
     out: dict[int, set] = {}
-    for epoch, _, shapes in probe.seen:
-        out.setdefault(epoch, set()).update(shapes)
+    for epoch, _, images in probe.seen:
+        out.setdefault(epoch, set()).update(dtype for _, dtype in images)
     return out
 
 
 @pytest.mark.slow
 def test_switch_reaches_persistent_workers_at_the_last_epochs(kit, tmp_path):
     runner = kit.run_training(kit.tiny_config(tmp_path, [{"type": "mixtest.ShapeProbe"}]))
-    seen = stages_by_epoch(kit.config_hook(runner, kit.ShapeProbe))
-    assert seen[0] == seen[1] == {(3, 16, 16)}  # mosaic, cropped and padded
-    assert seen[2] != {(3, 16, 16)}  # switched: random scale and crop, no pad
+    probe = kit.config_hook(runner, kit.ShapeProbe)
+    assert dtypes_by_epoch(probe) == {
+        0: {"torch.float32"},
+        1: {"torch.float32"},
+        2: {"torch.float64"},
+    }
+    sizes = {shape for epoch, _, images in probe.seen for shape, _ in images if epoch < 2}
+    assert sizes == {(3, 16, 16)}  # mosaic, cropped and padded
     assert runner.train_dataloader.persistent_workers
 
 
@@ -54,7 +60,7 @@ def test_resume_across_the_switch_is_bitwise_the_uninterrupted_run(kit, tmp_path
         assert torch.equal(value, resumed.model.state_dict()[key]), key
     a = kit.config_hook(whole, kit.ShapeProbe).seen
     b = kit.config_hook(resumed, kit.ShapeProbe).seen
-    assert b == a[stop_at:]  # same batches (shapes) at the same iterations
+    assert b == a[stop_at:]  # same batches (shapes, stages) at the same iterations
     from detplug_hooks import EMAHook
 
     ema_a, ema_b = kit.config_hook(whole, EMAHook), kit.config_hook(resumed, EMAHook)
@@ -89,6 +95,5 @@ def test_iteration_based_switch_takes_effect_at_the_first_pass_from_at_iter(kit,
     cfg["train_dataloader"] = {**cfg["train_dataloader"], "num_workers": 0}
     runner = kit.run_training(cfg)
     seen = kit.config_hook(runner, kit.ShapeProbe).seen
-    padded = [shapes == [(3, 16, 16)] * 2 for _, _, shapes in seen]
-    assert all(padded[:8])  # passes of 4 batches: iterations 0-7 before the switch
-    assert not all(padded[8:])
+    switched = [{dtype for _, dtype in images} == {"torch.float64"} for _, _, images in seen]
+    assert switched == [False] * 8 + [True] * 2  # passes of 4 batches: the third switches
