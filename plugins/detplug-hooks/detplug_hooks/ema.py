@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from detplug_core import Hook, RunnerView
 from detplug_core.errors import BuildError, CheckpointError
-from detplug_hooks.checks import check_bool, check_float, check_int
+from detplug_hooks.checks import check_bool, check_choice, check_float, check_int
 from detplug_hooks.registries import HOOKS
 from detplug_hooks.runner_access import bare_model, iteration_done
 
@@ -26,6 +26,11 @@ class EMAHook(Hook):
         momentum: MMDetection's spelling, ``1 - decay`` (give ``decay`` or ``momentum``).
         warmup_iters: ramp the decay as ``decay * (1 - exp(-updates / warmup_iters))`` so the
             average follows the fast-changing early weights (YOLOX style); 0 disables it.
+        warmup: ``yolox`` (the ramp above) or ``exp_momentum``: MMDetection's
+            ``ExpMomentumEMA`` (RTMDet) exactly, ``decay * (1 - exp(-(1 + updates) /
+            warmup_iters))`` after a first update that copies the weights
+            (``momentum: 0.0002, warmup_iters: 2000, warmup: exp_momentum`` is its
+            ``momentum=0.0002, gamma=2000``).
         begin_iter: the average is a plain copy of the weights until this iteration.
         interval: update every ``interval`` training iterations.
         eval_with_ema: validate and test on the averaged weights (swapped in at
@@ -43,6 +48,7 @@ class EMAHook(Hook):
         decay: float | None = None,
         momentum: float | None = None,
         warmup_iters: int = 0,
+        warmup: str = "yolox",
         begin_iter: int = 0,
         interval: int = 1,
         eval_with_ema: bool = True,
@@ -55,6 +61,7 @@ class EMAHook(Hook):
             NAME, "decay", 0.9998 if decay is None else decay, low=0, high=1, high_open=True
         )
         self.warmup_iters = check_int(NAME, "warmup_iters", warmup_iters, minimum=0)
+        self.warmup = check_choice(NAME, "warmup", warmup, ("yolox", "exp_momentum"))
         self.begin_iter = check_int(NAME, "begin_iter", begin_iter, minimum=0)
         self.interval = check_int(NAME, "interval", interval)
         self.eval_with_ema = check_bool(NAME, "eval_with_ema", eval_with_ema)
@@ -67,6 +74,10 @@ class EMAHook(Hook):
         """The decay used for the next update (after the warm-up ramp)."""
         if self.warmup_iters == 0:
             return self.decay
+        if self.warmup == "exp_momentum":  # MMDetection: lerp by (1-m) e^(-(1+k)/gamma) + m
+            if self.updates == 0:
+                return 0.0
+            return self.decay * (1.0 - math.exp(-(1 + self.updates) / self.warmup_iters))
         return self.decay * (1.0 - math.exp(-self.updates / self.warmup_iters))
 
     def _ensure_initialised(self, model: nn.Module) -> dict[str, Tensor]:

@@ -9,6 +9,8 @@ import torch
 from detplug_hooks import EMAHook
 from torch import nn
 
+from detplug_core.errors import BuildError
+
 
 def test_average_follows_the_formula_with_warmup_and_copies_int_buffers():
     model = nn.BatchNorm1d(2)
@@ -25,6 +27,28 @@ def test_average_follows_the_formula_with_warmup_and_copies_int_buffers():
     torch.testing.assert_close(hook.ema["weight"], expected)
     assert hook.ema["num_batches_tracked"].item() == 7
     assert hook.updates == 2
+
+
+def test_exp_momentum_warmup_is_mmdetections_exp_momentum_ema():
+    """RTMDet's ExpMomentumEMA(momentum=m, gamma=g): step 0 copies, step k lerps towards
+    the weights by (1 - m) exp(-(1 + k) / g) + m."""
+    m, gamma = 0.1, 3
+    model = nn.Linear(2, 2)
+    hook = EMAHook(momentum=m, warmup_iters=gamma, warmup="exp_momentum")
+    reference = None
+    for step in range(5):
+        with torch.no_grad():
+            model.weight.add_(torch.randn(2, 2))
+        hook.update(model, step + 1)
+        weight = model.weight.detach()
+        if reference is None:
+            reference = weight.clone()
+        else:
+            lerp = (1 - m) * math.exp(-(1 + step) / gamma) + m
+            reference = reference.lerp(weight, lerp)
+        torch.testing.assert_close(hook.ema["weight"], reference)
+    with pytest.raises(BuildError, match="warmup"):
+        EMAHook(warmup="linear")
 
 
 def test_before_begin_iter_the_average_is_a_copy():

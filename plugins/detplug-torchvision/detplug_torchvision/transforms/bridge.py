@@ -21,7 +21,12 @@ from torchvision.transforms import v2
 from detplug_core.errors import BuildError
 from detplug_torchvision.registries import TRANSFORMS
 
-__all__ = ["build_transform", "parse_dtype", "v2_transform_names"]
+__all__ = ["DETECTION_REPLACEMENTS", "build_transform", "parse_dtype", "v2_transform_names"]
+
+#: v2 names taken by detection transforms of this plugin: v2's ``MixUp`` mixes a batch for
+#: classification (one-hot labels) and refuses boxes; ``MixUp`` here is the detection one
+#: (transforms/multi_image.py, docs/augmentation.md).
+DETECTION_REPLACEMENTS = frozenset({"MixUp"})
 
 _TV_TENSOR_TYPES = {
     "Image": tv_tensors.Image,
@@ -129,9 +134,11 @@ def v2_transform_names() -> list[str]:
 
 
 def _register_all() -> None:
-    """Every v2 transform under its own name: torchvision's class itself, or this module's
-    config-friendly subclass. The registry records that detplug-torchvision registered it."""
+    """Every v2 transform under its own name (but DETECTION_REPLACEMENTS): torchvision's
+    class itself, or this module's config-friendly subclass. The registry records that detplug-torchvision registered it."""
     for name in v2_transform_names():
+        if name in DETECTION_REPLACEMENTS:
+            continue
         TRANSFORMS.register(name, obj=_CONFIG_FRIENDLY.get(name) or getattr(v2, name))
 
 
