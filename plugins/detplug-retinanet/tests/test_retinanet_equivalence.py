@@ -143,7 +143,7 @@ def dense_outputs(models, images):
         tv_out = (tv.head(feats), tv.anchor_generator(batch, feats))
         x, _ = ours.preprocessor(images)
         feats = list(ours.neck(ours.backbone(x)).values())
-        ours_out = (*ours.head(feats), ours.head.anchors(tuple(x.shape[-2:]), feats))
+        ours_out = (*ours.head(feats), ours.anchors(tuple(x.shape[-2:]), feats))
     return tv_out, ours_out
 
 
@@ -186,15 +186,16 @@ def test_loss_variants_match(models, dense_outputs, tv_type, loss_bbox, empty_im
     targets = random_targets(3)
     if empty_image:
         targets[1] = {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64)}
-    default = ours.head.loss_bbox
-    ours.head.loss_bbox = MODELS.build(loss_bbox)
+    default = ours.loss.loss_bbox
+    ours.loss.loss_bbox = MODELS.build(loss_bbox)
     tv.head.regression_head._loss_type = tv_type
     try:
         expected = tv.compute_loss(targets, tv_head, tv_anchors)
-        got = ours.head.loss(logits, deltas, anchors, targets)
+        matched = torch.stack([ours.assigner(anchors, t["boxes"]) for t in targets])
+        got = ours.loss(logits, deltas, anchors, matched, targets)
     finally:
         tv.head.regression_head._loss_type = "l1"
-        ours.head.loss_bbox = default
+        ours.loss.loss_bbox = default
     torch.testing.assert_close(got["loss_cls"], expected["classification"], **TOL)
     torch.testing.assert_close(got["loss_bbox"], expected["bbox_regression"], **TOL)
 
