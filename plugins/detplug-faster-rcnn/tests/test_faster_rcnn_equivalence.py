@@ -110,18 +110,18 @@ def small_budgets(tv: TVFasterRCNN, ours: torch.nn.Module) -> Iterator[None]:
     saved = (
         dict(tv.rpn._post_nms_top_n),
         tv.roi_heads.fg_bg_sampler.batch_size_per_image,
-        dict(ours.rpn.post_nms_top_n),
-        ours.roi_head.sampler.num,
+        dict(ours.rpn.proposals.post_nms_top_n),
+        ours.roi_head.assigner.sampler.num,
     )
     tv.rpn._post_nms_top_n.update(training=600, testing=300)
-    ours.rpn.post_nms_top_n.update({True: 600, False: 300})
-    tv.roi_heads.fg_bg_sampler.batch_size_per_image = ours.roi_head.sampler.num = 128
+    ours.rpn.proposals.post_nms_top_n.update({True: 600, False: 300})
+    tv.roi_heads.fg_bg_sampler.batch_size_per_image = ours.roi_head.assigner.sampler.num = 128
     try:
         yield
     finally:
-        tv.rpn._post_nms_top_n, ours.rpn.post_nms_top_n = saved[0], saved[2]
+        tv.rpn._post_nms_top_n, ours.rpn.proposals.post_nms_top_n = saved[0], saved[2]
         tv.roi_heads.fg_bg_sampler.batch_size_per_image = saved[1]
-        ours.roi_head.sampler.num = saved[3]
+        ours.roi_head.assigner.sampler.num = saved[3]
 
 
 @pytest.fixture(scope="module")
@@ -167,27 +167,34 @@ def test_backbone_and_fpn_features_match(models, images):
 def test_hyperparameters_are_torchvisions(models):
     tv, ours = models[:2]
     assert (
-        ours.rpn.pre_nms_top_n
+        ours.rpn.proposals.pre_nms_top_n
         == {True: 2000, False: 1000}
         == {
             True: tv.rpn._pre_nms_top_n["training"],
             False: tv.rpn._pre_nms_top_n["testing"],
         }
     )
-    assert ours.rpn.post_nms_top_n[True] == tv.rpn._post_nms_top_n["training"]
-    assert ours.rpn.post_nms_top_n[False] == tv.rpn._post_nms_top_n["testing"]
-    for a, b in [(ours.rpn, tv.rpn), (ours.roi_head, tv.roi_heads)]:
-        assert a.matcher.high_threshold == b.proposal_matcher.high_threshold
-        assert a.matcher.low_threshold == b.proposal_matcher.low_threshold
-        assert a.matcher.allow_low_quality_matches == b.proposal_matcher.allow_low_quality_matches
-        assert a.sampler.num == b.fg_bg_sampler.batch_size_per_image
-        assert a.sampler.positive_fraction == b.fg_bg_sampler.positive_fraction
-        assert a.nms_thresh == b.nms_thresh
+    assert ours.rpn.proposals.post_nms_top_n[True] == tv.rpn._post_nms_top_n["training"]
+    assert ours.rpn.proposals.post_nms_top_n[False] == tv.rpn._post_nms_top_n["testing"]
+    stages = [
+        (ours.rpn, ours.rpn.proposals, tv.rpn),
+        (ours.roi_head, ours.roi_head.postprocess, tv.roi_heads),
+    ]
+    for a, post, b in stages:
+        matcher, sampler = a.assigner.matcher, a.assigner.sampler
+        assert matcher.high_threshold == b.proposal_matcher.high_threshold
+        assert matcher.low_threshold == b.proposal_matcher.low_threshold
+        assert matcher.allow_low_quality_matches == b.proposal_matcher.allow_low_quality_matches
+        assert sampler.num == b.fg_bg_sampler.batch_size_per_image
+        assert sampler.positive_fraction == b.fg_bg_sampler.positive_fraction
+        assert post.nms_thresh == b.nms_thresh
         assert a.box_coder.weights == b.box_coder.weights
+        assert a.assigner.box_coder is post.box_coder is a.box_coder
     assert ours.rpn.anchor_generator.sizes == [list(s) for s in tv.rpn.anchor_generator.sizes]
-    assert ours.rpn.min_size == tv.rpn.min_size and ours.rpn.score_thresh == tv.rpn.score_thresh
+    proposals = ours.rpn.proposals
+    assert proposals.min_size == tv.rpn.min_size and proposals.score_thresh == tv.rpn.score_thresh
     head, tv_head = ours.roi_head, tv.roi_heads
-    assert (head.score_thresh, head.detections_per_img) == (
+    assert (head.postprocess.score_thresh, head.postprocess.detections_per_img) == (
         tv_head.score_thresh,
         tv_head.detections_per_img,
     )

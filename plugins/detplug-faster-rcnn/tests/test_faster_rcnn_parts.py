@@ -82,7 +82,7 @@ def test_small_model_trains_and_predicts_with_ignored_and_empty_targets():
 def test_rpn_proposals_respect_the_post_nms_budget():
     torch.manual_seed(0)
     model = MODELS.build(small_config()).eval()
-    model.rpn.post_nms_top_n[False] = 7
+    model.rpn.proposals.post_nms_top_n[False] = 7
     x, sizes = model.preprocessor([torch.rand(3, 64, 64)])
     with torch.no_grad():
         proposals, losses = model.rpn(list(model.neck(model.backbone(x)).values()), (64, 64), sizes)
