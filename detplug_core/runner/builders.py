@@ -8,7 +8,7 @@ from typing import Any
 from detplug_core.errors import ConfigError
 from detplug_core.registry import HOOKS, METRICS
 from detplug_core.runner.hook import get_priority
-from detplug_core.runner.hook_dispatch import ConfigHook, get_entry_priority
+from detplug_core.runner.hook_dispatch import ConfigHook
 
 
 def check_required_plugins(cfg: Mapping) -> None:
@@ -43,7 +43,9 @@ def build_hooks(cfgs: Any) -> list[ConfigHook]:
         if name is not None and (not isinstance(name, str) or not name):
             raise ConfigError(f"{where}.name: expected a non-empty string, got {name!r}")
         hook = HOOKS.build(args, path=where)
-        built.append(ConfigHook(hook, get_entry_priority(hook, priority, where), where, name))
+        # The entry's ``priority:``, else the class's own.
+        value = priority if priority is not None else getattr(hook, "priority", "NORMAL")
+        built.append(ConfigHook(hook, get_priority(value, f"{where}.priority"), where, name))
     return built
 
 

@@ -19,13 +19,12 @@ CheckpointHook     100       after ValidationHook: interval checkpoints, best fi
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from detplug_core.runner import dist
-from detplug_core.runner.evaluation import EvalLoop, EvalResult, record_eval
+from detplug_core.runner.evaluation import EvalResult, evaluate
 from detplug_core.runner.hook import Hook
 
 if TYPE_CHECKING:
@@ -188,12 +187,11 @@ class ValidationHook(Hook):
         if built is None:
             return None
         self.pending = True
-        start = time.perf_counter()
-        metrics = EvalLoop(runner, built, runner.metrics, runner.metric_prefixes, "val").run()
-        if metrics is None:  # a signal: the interrupt checkpoint keeps it pending
+        result = evaluate(runner, built, runner.metrics, runner.metric_prefixes, "val")
+        if result is None:  # a signal: the interrupt checkpoint keeps it pending
             return None
         self.pending = False
-        return record_eval(runner, "val", metrics, time.perf_counter() - start)
+        return result
 
     def state_dict(self) -> dict:
         return {"pending": self.pending}

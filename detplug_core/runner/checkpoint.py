@@ -17,6 +17,8 @@ import os
 import pickle
 import re
 import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -94,13 +96,35 @@ def load_file(path: str | os.PathLike, *, map_location: Any = "cpu") -> Any:
         raise CheckpointError(_corrupt(path, err)) from None
 
 
-def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """The model weights of any file detplug writes or converts, or of a plain PyTorch
-    checkpoint: the one reader (``load_file``, then the ``model`` entry, else ``state_dict``,
-    else the file itself; a ``module.`` prefix removed)."""
-    from detplug_core.runner.weights import extract_state_dict
+@dataclass(frozen=True)
+class CheckpointContents:
+    """What :func:`read_checkpoint` found in one file: the model weights, and the resolved
+    config and class names where the file holds them (runs: both; converters: classes)."""
 
-    return extract_state_dict(load_file(path), path)
+    state_dict: dict[str, torch.Tensor]
+    config: Mapping[str, Any] | None
+    classes: list[str]
+
+
+def read_checkpoint(path: str | os.PathLike) -> CheckpointContents:
+    """The one reader of every file detplug writes or converts, and of plain PyTorch
+    checkpoints: ``load_file`` (one clear error for a missing, corrupt or unsafe file),
+    then the weights (``model`` entry, else ``state_dict``, else the file itself; a
+    ``module.`` prefix removed), the saved ``config`` and ``meta.classes``."""
+    from detplug_core.runner.weights import checkpoint_classes, extract_state_dict
+
+    obj = load_file(path)
+    config = obj.get("config") if isinstance(obj, Mapping) else None
+    return CheckpointContents(
+        extract_state_dict(obj, path),
+        config if isinstance(config, Mapping) else None,
+        checkpoint_classes(obj) or [],
+    )
+
+
+def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The model weights of a file, by :func:`read_checkpoint`."""
+    return read_checkpoint(path).state_dict
 
 
 def _corrupt(path: Path, err: BaseException | str) -> str:

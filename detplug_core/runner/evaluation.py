@@ -8,6 +8,7 @@ partial metrics) and the training loop saves a checkpoint that remembers the pas
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +54,18 @@ def record_eval(
     record["eval_time"] = round(seconds, 3)
     runner.log.eval_record(head, metrics, record)
     return result
+
+
+def evaluate(
+    runner: Runner, built: BuiltLoader, metrics: list, prefixes: list[str], mode: str
+) -> EvalResult | None:
+    """One timed :class:`EvalLoop` pass and its record (:func:`record_eval`); None when a
+    signal cut it short (nothing is recorded then)."""
+    start = time.perf_counter()
+    results = EvalLoop(runner, built, metrics, prefixes, mode).run()
+    if results is None:
+        return None
+    return record_eval(runner, mode, results, time.perf_counter() - start)
 
 
 def rescale_boxes(boxes: torch.Tensor, size: tuple[int, int], orig: Any) -> torch.Tensor:
@@ -178,13 +191,8 @@ def _merge_ranks(gathered: list, interleave: bool) -> tuple[list, list]:
         targets = [t for _, batch_targets in batches for t in batch_targets]
         per_rank.append(list(zip(preds, targets, strict=True)))
     if interleave:
-        order = [
-            item
-            for i in range(max(map(len, per_rank), default=0))
-            for rank_items in per_rank
-            if i < len(rank_items)
-            for item in [rank_items[i]]
-        ]
+        longest = max(map(len, per_rank), default=0)
+        order = [items[i] for i in range(longest) for items in per_rank if i < len(items)]
     else:
-        order = [item for rank_items in per_rank for item in rank_items]
+        order = [item for items in per_rank for item in items]
     return [p for p, _ in order], [t for _, t in order]

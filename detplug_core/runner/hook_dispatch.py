@@ -29,7 +29,7 @@ from typing import Any
 
 from detplug_core.errors import ConfigError, DetplugError
 from detplug_core.hookspecs import RUNNER_STAGES
-from detplug_core.runner.hook import PRIORITIES, Hook, get_priority
+from detplug_core.runner.hook import PRIORITIES, Hook
 
 
 class HookError(DetplugError):
@@ -52,6 +52,10 @@ class ConfigHook:
     priority: int
     where: str
     name: str | None = None
+
+    @property
+    def builtin(self) -> bool:
+        return self.where == "built-in"
 
 
 @dataclass(frozen=True)
@@ -150,20 +154,16 @@ class HookDispatcher:
     """The ordered hook lists of one Runner; :meth:`call` runs one stage."""
 
     def __init__(self, pm: Any, hooks: Iterable[ConfigHook]) -> None:
-        self.pm = pm
         entries = list(hooks)
         #: ``id(hook) -> name`` under which a hook's state is saved (:func:`state_names`).
         self.state_names = state_names(entries)
-        self.entries_by_id = {id(entry.hook): entry for entry in entries}
-        #: Hook objects (built-in and config), in calling order (priority, then list order).
-        self.hooks: list[Any] = []
-        self.entries: list[ConfigHook] = []
-        ranked: dict[str, list[tuple[int, int, int, _Impl]]] = {s: [] for s in RUNNER_STAGES}
         order = sorted(range(len(entries)), key=lambda i: (entries[i].priority, i))
+        #: Hook entries (built-in and config) in calling order (priority, then list order).
+        self.entries: list[ConfigHook] = [entries[i] for i in order]
+        self.hooks: list[Any] = [entry.hook for entry in self.entries]
+        ranked: dict[str, list[tuple[int, int, int, _Impl]]] = {s: [] for s in RUNNER_STAGES}
         for i in order:
             entry = entries[i]
-            self.entries.append(entry)
-            self.hooks.append(entry.hook)
             for stage, impl in self._hook_impls(entry):
                 ranked[stage].append((entry.priority, 0, i, impl))
         load_rank = _load_ranks(pm)
@@ -184,7 +184,7 @@ class HookDispatcher:
         hook, cls = entry.hook, type(entry.hook)
         _check_stage_names(hook, entry.where)
         label = (
-            f"{'built-in' if entry.where == 'built-in' else 'config'} hook {cls.__name__} "
+            f"{'built-in' if entry.builtin else 'config'} hook {cls.__name__} "
             f"({entry.where}, priority {entry.priority}, {_plugin_of(cls)})"
         )
         impls = []
@@ -266,9 +266,3 @@ def state_names(entries: Iterable[ConfigHook]) -> dict[int, str]:
         seen[cls] = k + 1
         names[id(entry.hook)] = cls if k == 0 else f"{cls}.{k}"
     return names
-
-
-def get_entry_priority(hook: Any, priority: int | str | None, where: str) -> int:
-    """The priority of a config entry: its ``priority:`` key, else the class attribute."""
-    value = priority if priority is not None else getattr(hook, "priority", "NORMAL")
-    return get_priority(value, f"{where}.priority")

@@ -30,7 +30,7 @@ from detplug_core.runner.builders import (
 )
 from detplug_core.runner.checkpoint import CheckpointFiles
 from detplug_core.runner.dist_signals import agree_on_signal
-from detplug_core.runner.evaluation import EvalLoop, EvalResult, record_eval
+from detplug_core.runner.evaluation import EvalResult, evaluate
 from detplug_core.runner.hook_dispatch import HookDispatcher, HookError
 from detplug_core.runner.logger import RunLog
 from detplug_core.runner.progress import Progress
@@ -47,6 +47,11 @@ from detplug_core.runner.state import RunnerStateMixin
 from detplug_core.runner.step import TrainStep, make_autocast
 from detplug_core.runner.sync_bn import apply_sync_bn
 from detplug_core.runner.workdir_lock import lock_for_run
+
+
+def _from_progress(name: str, doc: str) -> property:
+    """A read-only attribute of the runner that mirrors ``runner.progress.<name>``."""
+    return property(lambda self: getattr(self.progress, name), doc=doc)
 
 
 class Runner(RunnerStateMixin):
@@ -139,33 +144,13 @@ class Runner(RunnerStateMixin):
                 record.error,
             )
 
-    # -- the position (owned by the loop; read-only for hooks) ----------------------------
-    @property
-    def epoch(self) -> int:
-        """Completed epochs."""
-        return self.progress.epoch
-
-    @property
-    def iter(self) -> int:
-        """Completed iterations."""
-        return self.progress.iter
-
-    @property
-    def epoch_iter(self) -> int:
-        """Batches consumed in the current epoch."""
-        return self.progress.epoch_iter
-
-    @property
-    def max_epochs(self) -> int | None:
-        return self.progress.max_epochs
-
-    @property
-    def max_iters(self) -> int | None:
-        return self.progress.max_iters
-
-    @property
-    def by_epoch(self) -> bool:
-        return self.progress.by_epoch
+    # -- the position (owned by the loop; read-only mirrors of ``progress`` for hooks) ----
+    epoch = _from_progress("epoch", "Completed epochs.")
+    iter = _from_progress("iter", "Completed iterations.")
+    epoch_iter = _from_progress("epoch_iter", "Batches consumed in the current epoch.")
+    max_epochs = _from_progress("max_epochs", "Epochs to train (None: by iterations).")
+    max_iters = _from_progress("max_iters", "Iterations to train.")
+    by_epoch = _from_progress("by_epoch", "Whether training counts epochs.")
 
     # -- building ------------------------------------------------------------------------
     def _resolve_seed(self, seed: Any) -> int:
@@ -174,9 +159,6 @@ class Runner(RunnerStateMixin):
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise ConfigError(f"seed: expected an int or null, got {seed!r}")
         return seed
-
-    def _metrics_for(self, dataset: Any, key: str) -> tuple[list, list[str]]:
-        return build_metrics(self.cfg.get("metrics"), dataset, key)
 
     def _check_classes(self, dataset: Any, key: str) -> None:
         """A fixed ``num_classes`` that disagrees with the data is exit 2 naming both."""
@@ -198,9 +180,8 @@ class Runner(RunnerStateMixin):
         )
 
     def _setup_training(self) -> None:
-        from detplug_core.runner.optim import build_optimizer
-        from detplug_core.runner.schedulers import build_schedule
-
+        """Everything ``train()`` needs beyond the model: settings, data, optimizer and
+        schedule, validation, DDP, the step, the checkpoint files."""
         cfg = self.cfg
         ts = TrainSettings.from_config(cfg.get("train"))
         self.train_settings = ts
@@ -208,43 +189,18 @@ class Runner(RunnerStateMixin):
         self.checkpoint_settings = CheckpointSettings.from_config(
             cfg.get("checkpoint"), ts.by_epoch
         )
-        if "train_dataloader" not in cfg:
-            raise ConfigError("train_dataloader: missing (needed to train)")
-        self.train_data = self._loader("train_dataloader", train=True)
-        self.train_dataloader = self.train_data.loader
-        self._check_classes(self.train_data.dataset, "train_dataloader")
-        if len(self.train_dataloader) == 0:
-            raise ConfigError(
-                f"train_dataloader: no batches ({len(self.train_data.dataset)} samples, "
-                f"batch_size {cfg['train_dataloader'].get('batch_size', 1)}, per process)"
-            )
+        self._build_train_data()
         p = self.progress
         p.by_epoch = ts.by_epoch
         if ts.by_epoch:
             p.max_epochs, p.max_iters = ts.max_epochs, ts.max_epochs * len(self.train_dataloader)
         else:
             p.max_epochs, p.max_iters = None, ts.max_iters
-        if "optimizer" not in cfg:
-            raise ConfigError("optimizer: missing (e.g. {type: SGD, lr: 0.01, momentum: 0.9})")
-        self.optimizer = build_optimizer(self.model, cfg["optimizer"])
-        self.lr_schedule = build_schedule(
-            self.optimizer,
-            cfg.get("param_schedulers"),
-            max_epochs=p.max_epochs,
-            max_iters=p.max_iters,
-        )
-        self.schedulers = self.lr_schedule.schedulers
+        self._build_optimization()
         if cfg.get("val_dataloader") and cfg.get("metrics"):
             self._build_val()
         if dist.is_active():
-            from torch.nn.parallel import DistributedDataParallel
-
-            self.model = apply_sync_bn(self.model, self.settings.sync_bn, self.device)
-            self.wrapped_model = DistributedDataParallel(
-                self.model,
-                device_ids=[self.device.index] if self.device.type == "cuda" else None,
-                find_unused_parameters=self.settings.find_unused_parameters,
-            )
+            self._wrap_ddp()
         on_gradients = None
         if self.hooks.has("after_backward"):
             on_gradients = functools.partial(self.hooks.call, "after_backward", runner=self)
@@ -264,11 +220,49 @@ class Runner(RunnerStateMixin):
                 self.logger.info("removed %s (left by an interrupted checkpoint write)", stale)
             dump_config(self.resolved_config(), self.work_dir / "config.yaml")
 
+    def _build_train_data(self) -> None:
+        cfg = self.cfg
+        if "train_dataloader" not in cfg:
+            raise ConfigError("train_dataloader: missing (needed to train)")
+        self.train_data = self._loader("train_dataloader", train=True)
+        self.train_dataloader = self.train_data.loader
+        self._check_classes(self.train_data.dataset, "train_dataloader")
+        if len(self.train_dataloader) == 0:
+            raise ConfigError(
+                f"train_dataloader: no batches ({len(self.train_data.dataset)} samples, "
+                f"batch_size {cfg['train_dataloader'].get('batch_size', 1)}, per process)"
+            )
+
+    def _build_optimization(self) -> None:
+        from detplug_core.runner.optim import build_optimizer
+        from detplug_core.runner.schedulers import build_schedule
+
+        if "optimizer" not in self.cfg:
+            raise ConfigError("optimizer: missing (e.g. {type: SGD, lr: 0.01, momentum: 0.9})")
+        self.optimizer = build_optimizer(self.model, self.cfg["optimizer"])
+        self.lr_schedule = build_schedule(
+            self.optimizer,
+            self.cfg.get("param_schedulers"),
+            max_epochs=self.progress.max_epochs,
+            max_iters=self.progress.max_iters,
+        )
+        self.schedulers = self.lr_schedule.schedulers
+
+    def _wrap_ddp(self) -> None:
+        from torch.nn.parallel import DistributedDataParallel
+
+        self.model = apply_sync_bn(self.model, self.settings.sync_bn, self.device)
+        self.wrapped_model = DistributedDataParallel(
+            self.model,
+            device_ids=[self.device.index] if self.device.type == "cuda" else None,
+            find_unused_parameters=self.settings.find_unused_parameters,
+        )
+
     def _build_val(self) -> None:
         self.val_data = self._loader("val_dataloader", train=False)
         self.val_dataloader = self.val_data.loader
-        self.metrics, self.metric_prefixes = self._metrics_for(
-            self.val_data.dataset, "val_dataloader"
+        self.metrics, self.metric_prefixes = build_metrics(
+            self.cfg.get("metrics"), self.val_data.dataset, "val_dataloader"
         )
 
     # -- running -------------------------------------------------------------------------
@@ -345,12 +339,8 @@ class Runner(RunnerStateMixin):
             if not (self.cfg.get("val_dataloader") and self.cfg.get("metrics")):
                 raise ConfigError("val_dataloader/metrics: both are needed to validate")
             self._build_val()
-        start = time.perf_counter()
-        metrics = EvalLoop(self, self.val_data, self.metrics, self.metric_prefixes, "val").run()
-        if metrics is None:
-            return {}
-        record_eval(self, "val", metrics, time.perf_counter() - start)
-        return metrics
+        result = evaluate(self, self.val_data, self.metrics, self.metric_prefixes, "val")
+        return result.metrics if result is not None else {}
 
     def test(self) -> dict[str, float]:
         """Evaluate on ``test_dataloader`` (default: ``val_dataloader``); loads
@@ -361,7 +351,7 @@ class Runner(RunnerStateMixin):
         built = self._loader(key, train=False)
         self.test_dataloader = built.loader
         self._check_classes(built.dataset, key)
-        self.test_metrics, prefixes = self._metrics_for(built.dataset, key)
+        self.test_metrics, prefixes = build_metrics(self.cfg.get("metrics"), built.dataset, key)
         if not self._weights_loaded and self.settings.load_from:
             self.load_weights(self.settings.load_from, hook_states=True)
         elif not self._weights_loaded and self.train_step is None:
@@ -369,12 +359,10 @@ class Runner(RunnerStateMixin):
         self.test_metric_prefixes = prefixes
         started_here = not self._run_started
         self._start_run()
-        start = time.perf_counter()
-        metrics = EvalLoop(self, built, self.test_metrics, prefixes, "test").run() or {}
-        record_eval(self, "test", metrics, time.perf_counter() - start)
+        result = evaluate(self, built, self.test_metrics, prefixes, "test")
         if started_here:
             self._end_run()
-        return metrics
+        return result.metrics if result is not None else {}
 
     def _start_run(self) -> None:
         if not self._run_started:

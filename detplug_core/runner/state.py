@@ -187,14 +187,15 @@ class RunnerStateMixin:
         states = _legacy_hook_names(states)
         names = self.hooks.state_names
         taken = set()
-        for hook in self.hooks.hooks:
+        for entry in self.hooks.entries:
+            hook = entry.hook
             if not callable(getattr(hook, "load_state_dict", None)):
                 continue
             name = names[id(hook)]
             if name in states:
                 hook.load_state_dict(states[name])
                 taken.add(name)
-            elif resuming and self.hooks.entries_by_id[id(hook)].where != "built-in":
+            elif resuming and not entry.builtin:
                 self.logger.warning(
                     "resume: no state for hook %s in %s; it starts fresh", name, path
                 )

@@ -148,3 +148,21 @@ def test_one_reader_for_every_checkpoint_layout(tmp_path):
         got = read_state_dict(tmp_path / name)
         assert got.keys() == weights.keys(), name
         assert all(torch.equal(got[k], weights[k]) for k in weights), name
+
+
+def test_the_one_reader_also_returns_config_and_classes(tmp_path):
+    """read_checkpoint (what the predict API uses) gives the weights, the saved config and
+    meta.classes of one file read once; a file without them gives None and []."""
+    from detplug_core.errors import CheckpointError
+    from detplug_core.runner.checkpoint import read_checkpoint
+
+    weights = {"a.weight": torch.ones(2)}
+    cfg = {"model": {"type": "X"}}
+    torch.save({"model": weights, "config": cfg, "meta": {"classes": ["a", "b"]}}, tmp_path / "r")
+    got = read_checkpoint(tmp_path / "r")
+    assert got.config == cfg and got.classes == ["a", "b"] and got.state_dict.keys() == {"a.weight"}
+    torch.save(weights, tmp_path / "bare")
+    got = read_checkpoint(tmp_path / "bare")
+    assert got.config is None and got.classes == []
+    with pytest.raises(CheckpointError, match="checkpoint not found"):
+        read_checkpoint(tmp_path / "missing.pth")

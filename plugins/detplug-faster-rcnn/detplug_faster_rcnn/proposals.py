@@ -58,3 +58,50 @@ def select_proposals(
         keep = batched_nms(boxes_i, scores_i, levels_i, nms_thresh)[:post_nms_top_n]
         proposals.append(boxes_i[keep])
     return proposals
+
+
+class RPNProposals:
+    """The RPN's post-processing: :func:`select_proposals` with its budgets, which differ
+    between training and inference (``pre_nms_top_n[training]``, ``post_nms_top_n[...]``)."""
+
+    def __init__(
+        self,
+        box_coder: BoxCoder,
+        pre_nms_top_n_train: int = 2000,
+        pre_nms_top_n_test: int = 1000,
+        post_nms_top_n_train: int = 2000,
+        post_nms_top_n_test: int = 1000,
+        nms_thresh: float = 0.7,
+        score_thresh: float = 0.0,
+        min_size: float = 1e-3,
+    ) -> None:
+        self.box_coder = box_coder
+        self.pre_nms_top_n = {True: pre_nms_top_n_train, False: pre_nms_top_n_test}
+        self.post_nms_top_n = {True: post_nms_top_n_train, False: post_nms_top_n_test}
+        self.nms_thresh = nms_thresh
+        self.score_thresh = score_thresh
+        self.min_size = min_size
+
+    def __call__(
+        self,
+        objectness: Tensor,
+        deltas: Tensor,
+        anchors: Tensor,
+        anchors_per_level: list[int],
+        image_sizes: list[tuple[int, int]],
+        training: bool,
+    ) -> list[Tensor]:
+        """Proposals per image [P_i, 4], best first (see :func:`select_proposals`)."""
+        return select_proposals(
+            objectness,
+            deltas,
+            anchors,
+            anchors_per_level,
+            image_sizes,
+            self.box_coder,
+            self.pre_nms_top_n[training],
+            self.post_nms_top_n[training],
+            self.nms_thresh,
+            self.score_thresh,
+            self.min_size,
+        )

@@ -44,3 +44,39 @@ def detections_from_rois(
         keep = batched_nms(boxes_i, scores_i, labels_i, nms_thresh)[:detections_per_img]
         results.append({"boxes": boxes_i[keep], "scores": scores_i[keep], "labels": labels_i[keep]})
     return results
+
+
+class RoIPostprocess:
+    """The RoI stage's post-processing: :func:`detections_from_rois` with its thresholds."""
+
+    def __init__(
+        self,
+        box_coder: BoxCoder,
+        score_thresh: float = 0.05,
+        nms_thresh: float = 0.5,
+        detections_per_img: int = 100,
+    ) -> None:
+        self.box_coder = box_coder
+        self.score_thresh = score_thresh
+        self.nms_thresh = nms_thresh
+        self.detections_per_img = detections_per_img
+
+    def __call__(
+        self,
+        logits: Tensor,
+        deltas: Tensor,
+        proposals: list[Tensor],
+        image_sizes: list[tuple[int, int]],
+    ) -> list[dict[str, Tensor]]:
+        """logits [R, C + 1], deltas [R, (C + 1) * 4] -> detections per image (0-based
+        labels)."""
+        return detections_from_rois(
+            logits,
+            deltas,
+            proposals,
+            image_sizes,
+            self.box_coder,
+            self.score_thresh,
+            self.nms_thresh,
+            self.detections_per_img,
+        )

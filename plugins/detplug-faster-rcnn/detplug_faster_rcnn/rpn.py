@@ -1,18 +1,17 @@
-"""Region proposal network: anchors, objectness and deltas, proposals, and its losses."""
+"""The region proposal stage: the RPN head's raw outputs, anchors, the proposals and the
+RPN's losses (docs/architecture.md, "Two stages")."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
-from torchvision.models.detection._utils import BoxCoder, Matcher
-from torchvision.ops import box_iou
+from torchvision.models.detection._utils import BoxCoder
 
-from detplug_faster_rcnn.proposals import select_proposals
+from detplug_faster_rcnn.losses import RPNLoss
+from detplug_faster_rcnn.proposals import RPNProposals
 from detplug_faster_rcnn.registries import MODELS
-from detplug_faster_rcnn.sampler import BalancedSampler
+from detplug_faster_rcnn.sampler import RPNAssigner
 
 DEFAULT_ANCHORS = {
     "type": "AnchorGenerator",
@@ -23,14 +22,18 @@ DEFAULT_ANCHORS = {
 
 @MODELS.register()
 class RPN(nn.Module):
-    """torchvision's RegionProposalNetwork, composed from a registry head and anchors.
+    """torchvision's RegionProposalNetwork as a stage: it owns, for the first stage, what a
+    one-stage detector owns (anchors, assigner, loss, post-processing) and a registry head
+    (``RPNHead``) that returns raw outputs.
 
-    Training: anchors with IoU >= ``fg_iou_thresh`` to a GT (and each GT's best anchors)
-    are positives, < ``bg_iou_thresh`` negatives; ``batch_size_per_image`` of them are
-    sampled (``positive_fraction`` positives at most) for a binary cross-entropy objectness
-    loss and a smooth-L1 box loss, both divided by the number sampled.
-    Proposals: per level the ``pre_nms_top_n`` best anchors, decoded, clipped, small and
-    low-score boxes removed, NMS per level, the ``post_nms_top_n`` best kept.
+    Training (``assigner``, an RPNAssigner; ``loss``, an RPNLoss): anchors with IoU >=
+    ``fg_iou_thresh`` to a GT (and each GT's best anchors) are positives, <
+    ``bg_iou_thresh`` negatives; ``batch_size_per_image`` of them are sampled
+    (``positive_fraction`` positives at most) for a binary cross-entropy objectness loss
+    and a smooth-L1 box loss, both divided by the number sampled.
+    Proposals (``proposals``, an RPNProposals): per level the ``pre_nms_top_n`` best
+    anchors, decoded, clipped, small and low-score boxes removed, NMS per level, the
+    ``post_nms_top_n`` best kept.
     """
 
     def __init__(
@@ -61,14 +64,20 @@ class RPN(nn.Module):
         )
         self.num_anchors = num_anchors[0]
         self.box_coder = BoxCoder((1.0, 1.0, 1.0, 1.0))
-        self.matcher = Matcher(fg_iou_thresh, bg_iou_thresh, allow_low_quality_matches=True)
-        self.sampler = BalancedSampler(batch_size_per_image, positive_fraction)
-        self.pre_nms_top_n = {True: pre_nms_top_n_train, False: pre_nms_top_n_test}
-        self.post_nms_top_n = {True: post_nms_top_n_train, False: post_nms_top_n_test}
-        self.nms_thresh = nms_thresh
-        self.score_thresh = score_thresh
-        self.min_size = min_size
-        self.smooth_l1_beta = smooth_l1_beta
+        self.assigner = RPNAssigner(
+            self.box_coder, fg_iou_thresh, bg_iou_thresh, batch_size_per_image, positive_fraction
+        )
+        self.loss = RPNLoss(smooth_l1_beta)
+        self.proposals = RPNProposals(
+            self.box_coder,
+            pre_nms_top_n_train,
+            pre_nms_top_n_test,
+            post_nms_top_n_train,
+            post_nms_top_n_test,
+            nms_thresh,
+            score_thresh,
+            min_size,
+        )
 
     def forward(
         self,
@@ -82,57 +91,9 @@ class RPN(nn.Module):
         sizes = [tuple(f.shape[-2:]) for f in features]
         anchors = self.anchor_generator(padded_size, sizes, deltas.dtype, deltas.device)
         per_level = [h * w * self.num_anchors for h, w in sizes]
-        proposals = select_proposals(
-            objectness,
-            deltas,
-            anchors,
-            per_level,
-            image_sizes,
-            self.box_coder,
-            self.pre_nms_top_n[self.training],
-            self.post_nms_top_n[self.training],
-            self.nms_thresh,
-            self.score_thresh,
-            self.min_size,
+        proposals = self.proposals(
+            objectness, deltas, anchors, per_level, image_sizes, self.training
         )
-        losses = {} if targets is None else self.loss(objectness, deltas, anchors, targets)
-        return proposals, losses
-
-    def loss(
-        self, objectness: Tensor, deltas: Tensor, anchors: Tensor, targets: list[dict[str, Any]]
-    ) -> dict[str, Tensor]:
-        labels, matched = [], []
-        for t in targets:
-            if t["boxes"].numel() == 0:  # background image: every anchor is negative
-                labels.append(torch.zeros(anchors.shape[0], device=anchors.device))
-                matched.append(
-                    torch.zeros(anchors.shape[0], dtype=torch.int64, device=anchors.device)
-                )
-                continue
-            idx = self.matcher(box_iou(t["boxes"], anchors))  # [sum HWA]
-            label = (idx >= 0).to(torch.float32)
-            label[idx == Matcher.BETWEEN_THRESHOLDS] = -1.0
-            labels.append(label)
-            matched.append(idx.clamp(min=0))
-
-        pos_img, pos_anchor, neg_img, neg_anchor = [], [], [], []
-        for i, (pos, neg) in enumerate(self.sampler(labels)):
-            pos_img.append(torch.full_like(pos, i))
-            pos_anchor.append(pos)
-            neg_img.append(torch.full_like(neg, i))
-            neg_anchor.append(neg)
-        pos_img, pos_anchor = torch.cat(pos_img), torch.cat(pos_anchor)
-        img = torch.cat([pos_img, torch.cat(neg_img)])
-        anchor = torch.cat([pos_anchor, torch.cat(neg_anchor)])
-        num_sampled = img.numel()
-
-        gt_boxes = torch.cat(
-            [t["boxes"][matched[i][pos_anchor[pos_img == i]]] for i, t in enumerate(targets)]
-        )
-        box_targets = self.box_coder.encode_single(gt_boxes, anchors[pos_anchor])
-        box_loss = F.smooth_l1_loss(
-            deltas[pos_img, pos_anchor], box_targets, beta=self.smooth_l1_beta, reduction="sum"
-        )
-        obj_targets = torch.stack(labels)[img, anchor]
-        cls_loss = F.binary_cross_entropy_with_logits(objectness[img, anchor], obj_targets)
-        return {"loss_rpn_cls": cls_loss, "loss_rpn_bbox": box_loss / max(1, num_sampled)}
+        if targets is None:
+            return proposals, {}
+        return proposals, self.loss(objectness, deltas, self.assigner(anchors, targets))

@@ -9,7 +9,13 @@ models are compared in test_faster_rcnn_equivalence.py).
 from __future__ import annotations
 
 import torch
-from click.testing import CliRunner
+from detplug_torchvision.testing import (
+    TOL,
+    assert_convert_refuses_bad_input,
+    assert_features_close,
+    convert_with_cli,
+    randomize_frozen_bn_statistics,
+)
 from torchvision.models import resnet18
 from torchvision.models.detection import FasterRCNN as TVFasterRCNN
 from torchvision.models.detection.backbone_utils import BackboneWithFPN
@@ -17,7 +23,6 @@ from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHe
 from torchvision.ops.misc import FrozenBatchNorm2d
 
 from detplug_core import MODELS
-from detplug_core.cli.main import cli
 from detplug_core.runner.weights import load_weights
 
 OURS = {
@@ -46,39 +51,31 @@ def small_torchvision_faster_rcnn() -> TVFasterRCNN:
         box_head=TwoMLPHead(32 * 7 * 7, 64),
         box_predictor=FastRCNNPredictor(64, 91),
     )
+    randomize_frozen_bn_statistics(model)
     with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, FrozenBatchNorm2d):
-                m.running_var.uniform_(0.5, 2.0)
-                m.running_mean.normal_(0, 0.2)
         model.roi_heads.box_predictor.cls_score.bias.normal_(0, 2.0)
     return model.eval()
 
 
 def test_convert_command_output_loads_and_matches_torchvision(tmp_path):
     tv = small_torchvision_faster_rcnn()
-    src, dst = tmp_path / "tv.pth", tmp_path / "detplug.pth"
-    torch.save(tv.state_dict(), src)
-    args = ["convert", "torchvision-faster-rcnn", str(src), str(dst), "--classes", "all"]
-    res = CliRunner().invoke(cli, args)
-    assert res.exit_code == 0, res.output
-
+    dst, _ = convert_with_cli(
+        "torchvision-faster-rcnn", tv.state_dict(), tmp_path, "--classes", "all"
+    )
     ours = MODELS.build(OURS).eval()
     report = load_weights(ours, dst)
     assert report.clean, report.lines()
     x = torch.rand(2, 3, 96, 128)
     with torch.no_grad():
-        expected = list(tv.backbone(x).values())
         feats = list(ours.neck(ours.backbone(x)).values())
-        for g, e in zip(feats, expected, strict=True):  # ResNet folds BN: rounding differs
-            torch.testing.assert_close(g, e, rtol=1e-4, atol=1e-4 * e.abs().max().item())
+        assert_features_close(feats, list(tv.backbone(x).values()))
         tv_obj, tv_deltas = tv.rpn.head(feats)
         objectness, deltas = ours.rpn.head(feats)
         pooled = torch.randn(5, 32, 7, 7)
         tv_scores, tv_boxes = tv.roi_heads.box_predictor(tv.roi_heads.box_head(pooled))
         embedding = ours.roi_head.box_head(pooled)
         scores, boxes = ours.roi_head.cls_score(embedding), ours.roi_head.bbox_pred(embedding)
-    tol = {"rtol": 1e-4, "atol": 1e-4}
+    tol = TOL
     tv_obj = torch.cat([o.permute(0, 2, 3, 1).flatten(1) for o in tv_obj], 1)  # [N, HWA]
     tv_deltas = torch.cat(
         [
@@ -95,11 +92,11 @@ def test_convert_command_output_loads_and_matches_torchvision(tmp_path):
 
 def test_default_conversion_keeps_background_and_the_80_coco_classes(tmp_path):
     tv = small_torchvision_faster_rcnn()
-    src, dst = tmp_path / "tv.pth", tmp_path / "detplug.pth"
-    torch.save(tv.state_dict(), src)
-    res = CliRunner().invoke(cli, ["convert", "torchvision-faster-rcnn", str(src), str(dst)])
-    assert res.exit_code == 0, res.output
-    saved = torch.load(dst, weights_only=True)
+    _, saved = convert_with_cli("torchvision-faster-rcnn", tv.state_dict(), tmp_path)
     assert saved["model"]["roi_head.cls_score.bias"].shape == (81,)
     assert saved["model"]["roi_head.bbox_pred.weight"].shape == (81 * 4, 64)
     assert saved["meta"]["classes"][0] == "person" and len(saved["meta"]["classes"]) == 80
+
+
+def test_bad_input_is_a_one_line_error(tmp_path):
+    assert_convert_refuses_bad_input("torchvision-faster-rcnn", tmp_path)

@@ -24,13 +24,21 @@ losses, post-processing) must agree to 1e-4 on identical features.
 from __future__ import annotations
 
 import contextlib
-from collections import OrderedDict
 from collections.abc import Iterator
 from typing import NamedTuple
 
 import pytest
 import torch
 from detplug_faster_rcnn.convert import COCO80_IDS, convert_state_dict
+from detplug_torchvision.testing import (
+    TOL,
+    SharedFeatures,
+    assert_features_close,
+    random_images,
+    random_targets,
+    randomize_detector,
+    sort_detections,
+)
 from torchvision.models import resnet50
 from torchvision.models.detection import FasterRCNN as TVFasterRCNN
 from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
@@ -41,43 +49,6 @@ from detplug_core.config import load_config
 
 BASE = "faster_rcnn::models/faster_rcnn_r50_fpn.yaml"
 SIZES = [(128, 160), (128, 128)]  # shorter sides equal min_size: no resize in torchvision
-TOL = {"rtol": 1e-4, "atol": 1e-4}
-
-
-def randomize(model: torch.nn.Module, seed: int = 0) -> None:
-    """Random FrozenBN statistics and affine; RPN and box-head weights with enough spread
-    that proposals, scores and boxes vary (torchvision's init makes them all alike)."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, m in model.named_modules():
-            if isinstance(m, FrozenBatchNorm2d):
-                n = m.weight.numel()
-                m.weight.copy_(torch.rand(n, generator=g) + 0.5)
-                m.bias.copy_(torch.randn(n, generator=g) * 0.2)
-                m.running_mean.copy_(torch.randn(n, generator=g) * 0.2)
-                m.running_var.copy_(torch.rand(n, generator=g) * 1.5 + 0.5)
-            elif isinstance(m, torch.nn.Conv2d | torch.nn.Linear) and "." in name:
-                if not name.startswith(("rpn", "roi_heads")):
-                    continue
-                final = name.endswith(("bbox_pred", "cls_score"))
-                std = 0.003 if final else (2 / m.weight[0].numel()) ** 0.5
-                m.weight.copy_(torch.randn(m.weight.shape, generator=g) * std)
-                m.bias.copy_(torch.randn(m.bias.shape, generator=g) * (1.0 if final else 0.1))
-
-
-class SharedFeatures(torch.nn.Module):
-    """Stands in for torchvision's backbone: detplug's backbone + neck, under torchvision's
-    level names (MultiScaleRoIAlign picks levels by name)."""
-
-    def __init__(self, ours: torch.nn.Module) -> None:
-        super().__init__()
-        self.ours = [ours]  # not a submodule: no parameters of its own
-        self.out_channels = ours.neck.out_channels
-
-    def forward(self, x: torch.Tensor) -> OrderedDict:
-        ours = self.ours[0]
-        feats = ours.neck(ours.backbone(x)).values()
-        return OrderedDict(zip(["0", "1", "2", "3", "pool"], feats, strict=True))
 
 
 class Models(NamedTuple):
@@ -94,13 +65,18 @@ def models() -> Models:
     tv = TVFasterRCNN(
         _resnet_fpn_extractor(body, 3), 91, min_size=128, max_size=1000, _skip_resize=True
     )
-    randomize(tv)
+    randomize_detector(
+        tv,
+        heads=("rpn.", "roi_heads."),
+        finals=("bbox_pred", "cls_score"),
+        layers=(torch.nn.Conv2d, torch.nn.Linear),
+    )
     cfg = load_config(BASE)["model"]
     cfg["roi_head"]["num_classes"] = 90  # --classes all: torchvision's 90 foreground slots
     ours = MODELS.build(cfg)
     ours.load_state_dict(convert_state_dict(tv.state_dict(), classes="all"))
     tv_backbone, tv_state = tv.backbone, tv.state_dict()
-    tv.backbone = SharedFeatures(ours)
+    tv.backbone = SharedFeatures(ours, ["0", "1", "2", "3", "pool"])  # RoIAlign picks by name
     return Models(tv, ours, tv_backbone, tv_state)
 
 
@@ -110,46 +86,28 @@ def small_budgets(tv: TVFasterRCNN, ours: torch.nn.Module) -> Iterator[None]:
     saved = (
         dict(tv.rpn._post_nms_top_n),
         tv.roi_heads.fg_bg_sampler.batch_size_per_image,
-        dict(ours.rpn.post_nms_top_n),
-        ours.roi_head.sampler.num,
+        dict(ours.rpn.proposals.post_nms_top_n),
+        ours.roi_head.assigner.sampler.num,
     )
     tv.rpn._post_nms_top_n.update(training=600, testing=300)
-    ours.rpn.post_nms_top_n.update({True: 600, False: 300})
-    tv.roi_heads.fg_bg_sampler.batch_size_per_image = ours.roi_head.sampler.num = 128
+    ours.rpn.proposals.post_nms_top_n.update({True: 600, False: 300})
+    tv.roi_heads.fg_bg_sampler.batch_size_per_image = ours.roi_head.assigner.sampler.num = 128
     try:
         yield
     finally:
-        tv.rpn._post_nms_top_n, ours.rpn.post_nms_top_n = saved[0], saved[2]
+        tv.rpn._post_nms_top_n, ours.rpn.proposals.post_nms_top_n = saved[0], saved[2]
         tv.roi_heads.fg_bg_sampler.batch_size_per_image = saved[1]
-        ours.roi_head.sampler.num = saved[3]
+        ours.roi_head.assigner.sampler.num = saved[3]
 
 
 @pytest.fixture(scope="module")
 def images() -> list[torch.Tensor]:
-    g = torch.Generator().manual_seed(1)
-    return [torch.rand(3, h, w, generator=g) for h, w in SIZES]
-
-
-def random_targets(seed: int) -> list[dict]:
-    """torchvision-style targets: labels 1..90 (0 is background)."""
-    g = torch.Generator().manual_seed(seed)
-    targets = []
-    for h, w in SIZES:
-        xy = torch.rand(5, 2, generator=g) * torch.tensor([w * 0.7, h * 0.7])
-        wh = torch.rand(5, 2, generator=g) * torch.tensor([w * 0.5, h * 0.5]) + 8
-        boxes = torch.cat([xy, (xy + wh).minimum(torch.tensor([w, h]))], dim=1)
-        targets.append({"boxes": boxes, "labels": torch.randint(1, 91, (5,), generator=g)})
-    return targets
+    return random_images(SIZES)
 
 
 def shifted(targets: list[dict]) -> list[dict]:
     """detplug labels are torchvision's minus one."""
     return [{"boxes": t["boxes"], "labels": t["labels"] - 1} for t in targets]
-
-
-def by_score(det: dict) -> dict:
-    order = det["scores"].argsort(descending=True, stable=True)
-    return {k: v[order] for k, v in det.items()}
 
 
 def test_backbone_and_fpn_features_match(models, images):
@@ -159,35 +117,41 @@ def test_backbone_and_fpn_features_match(models, images):
         x, _ = ours.preprocessor(images)
         expected = list(tv_backbone(x).values())
         got = list(ours.neck(ours.backbone(x)).values())
-    assert len(got) == len(expected) == 5
-    for g, e in zip(got, expected, strict=True):
-        torch.testing.assert_close(g, e, rtol=1e-4, atol=1e-4 * e.abs().max().item())
+    assert len(got) == 5
+    assert_features_close(got, expected)
 
 
 def test_hyperparameters_are_torchvisions(models):
     tv, ours = models[:2]
     assert (
-        ours.rpn.pre_nms_top_n
+        ours.rpn.proposals.pre_nms_top_n
         == {True: 2000, False: 1000}
         == {
             True: tv.rpn._pre_nms_top_n["training"],
             False: tv.rpn._pre_nms_top_n["testing"],
         }
     )
-    assert ours.rpn.post_nms_top_n[True] == tv.rpn._post_nms_top_n["training"]
-    assert ours.rpn.post_nms_top_n[False] == tv.rpn._post_nms_top_n["testing"]
-    for a, b in [(ours.rpn, tv.rpn), (ours.roi_head, tv.roi_heads)]:
-        assert a.matcher.high_threshold == b.proposal_matcher.high_threshold
-        assert a.matcher.low_threshold == b.proposal_matcher.low_threshold
-        assert a.matcher.allow_low_quality_matches == b.proposal_matcher.allow_low_quality_matches
-        assert a.sampler.num == b.fg_bg_sampler.batch_size_per_image
-        assert a.sampler.positive_fraction == b.fg_bg_sampler.positive_fraction
-        assert a.nms_thresh == b.nms_thresh
+    assert ours.rpn.proposals.post_nms_top_n[True] == tv.rpn._post_nms_top_n["training"]
+    assert ours.rpn.proposals.post_nms_top_n[False] == tv.rpn._post_nms_top_n["testing"]
+    stages = [
+        (ours.rpn, ours.rpn.proposals, tv.rpn),
+        (ours.roi_head, ours.roi_head.postprocess, tv.roi_heads),
+    ]
+    for a, post, b in stages:
+        matcher, sampler = a.assigner.matcher, a.assigner.sampler
+        assert matcher.high_threshold == b.proposal_matcher.high_threshold
+        assert matcher.low_threshold == b.proposal_matcher.low_threshold
+        assert matcher.allow_low_quality_matches == b.proposal_matcher.allow_low_quality_matches
+        assert sampler.num == b.fg_bg_sampler.batch_size_per_image
+        assert sampler.positive_fraction == b.fg_bg_sampler.positive_fraction
+        assert post.nms_thresh == b.nms_thresh
         assert a.box_coder.weights == b.box_coder.weights
+        assert a.assigner.box_coder is post.box_coder is a.box_coder
     assert ours.rpn.anchor_generator.sizes == [list(s) for s in tv.rpn.anchor_generator.sizes]
-    assert ours.rpn.min_size == tv.rpn.min_size and ours.rpn.score_thresh == tv.rpn.score_thresh
+    proposals = ours.rpn.proposals
+    assert proposals.min_size == tv.rpn.min_size and proposals.score_thresh == tv.rpn.score_thresh
     head, tv_head = ours.roi_head, tv.roi_heads
-    assert (head.score_thresh, head.detections_per_img) == (
+    assert (head.postprocess.score_thresh, head.postprocess.detections_per_img) == (
         tv_head.score_thresh,
         tv_head.detections_per_img,
     )
@@ -205,7 +169,7 @@ def test_eval_outputs_match(models, images):
         expected, got = tv(images), ours(images)
     for e, g in zip(expected, got, strict=True):
         assert len(e["boxes"]) > 20  # the comparison is not vacuous
-        e, g = by_score(e), by_score(g)
+        e, g = sort_detections(e), sort_detections(g)
         assert torch.equal(e["labels"], g["labels"] + 1)
         torch.testing.assert_close(g["scores"], e["scores"], **TOL)
         torch.testing.assert_close(g["boxes"], e["boxes"], **TOL)
@@ -214,7 +178,7 @@ def test_eval_outputs_match(models, images):
 @pytest.mark.parametrize("empty_image", [False, True])
 def test_training_losses_match_under_one_seed(models, images, empty_image):
     tv, ours = models[:2]
-    targets = random_targets(2)
+    targets = random_targets(SIZES, 2)
     if empty_image:
         targets[1] = {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64)}
     tv.train(), ours.train()

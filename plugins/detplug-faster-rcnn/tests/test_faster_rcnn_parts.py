@@ -82,7 +82,7 @@ def test_small_model_trains_and_predicts_with_ignored_and_empty_targets():
 def test_rpn_proposals_respect_the_post_nms_budget():
     torch.manual_seed(0)
     model = MODELS.build(small_config()).eval()
-    model.rpn.post_nms_top_n[False] = 7
+    model.rpn.proposals.post_nms_top_n[False] = 7
     x, sizes = model.preprocessor([torch.rand(3, 64, 64)])
     with torch.no_grad():
         proposals, losses = model.rpn(list(model.neck(model.backbone(x)).values()), (64, 64), sizes)
@@ -119,3 +119,33 @@ def test_a_float64_model_trains_and_predicts_in_float64():
     with torch.no_grad():
         out = model.eval()(images)
     assert out[0]["boxes"].dtype == torch.float64
+
+
+def test_each_stage_has_raw_output_heads_and_owns_its_parts():
+    """docs/architecture.md, "Two stages": RPNHead and the box branch return raw outputs;
+    the stages own assigner, loss and post-processing, built from the stage's keys."""
+    from detplug_faster_rcnn.losses import RoILoss, RPNLoss
+    from detplug_faster_rcnn.proposals import RPNProposals
+    from detplug_faster_rcnn.roi_postprocess import RoIPostprocess
+    from detplug_faster_rcnn.sampler import RoIAssigner, RPNAssigner
+
+    model = MODELS.build(small_config(detections_per_img=7, fg_iou_thresh=0.6))
+    rpn, roi = model.rpn, model.roi_head
+    assert isinstance(rpn.assigner, RPNAssigner) and isinstance(rpn.loss, RPNLoss)
+    assert isinstance(rpn.proposals, RPNProposals)
+    assert isinstance(roi.assigner, RoIAssigner) and isinstance(roi.loss, RoILoss)
+    assert isinstance(roi.postprocess, RoIPostprocess)
+    assert rpn.proposals.post_nms_top_n[True] == 100 and roi.postprocess.detections_per_img == 7
+    assert roi.assigner.matcher.high_threshold == 0.6
+    assert rpn.assigner.box_coder is rpn.proposals.box_coder is rpn.box_coder
+    assert roi.assigner.box_coder is roi.postprocess.box_coder is roi.box_coder
+    with torch.no_grad():
+        feats = list(model.neck(model.backbone(torch.rand(1, 3, 64, 64))).values())
+        objectness, deltas = rpn.head(feats)
+        logits, box_deltas = roi.predict_rois(feats, [torch.tensor([[4.0, 4, 40, 40]])], [(64, 64)])
+    assert objectness.dim() == 2 and deltas.shape[-1] == 4
+    assert logits.shape == (1, 4) and box_deltas.shape == (1, 16)
+    # parameters only in the heads: the parts hold none (checkpoint keys unchanged)
+    assert all(k.startswith(("rpn.head.", "roi_head.box_head.", "roi_head.cls_score.",
+                             "roi_head.bbox_pred.")) for k in model.state_dict()
+               if k.startswith(("rpn.", "roi_head.")))  # fmt: skip

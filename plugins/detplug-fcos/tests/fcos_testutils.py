@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from detplug_torchvision.testing import sort_detections  # noqa: F401  (shared, re-exported)
 from torch import Tensor, nn
 from torchvision.ops.misc import FrozenBatchNorm2d
 
@@ -77,11 +78,6 @@ def make_targets(labels: list[list[int]]) -> list[dict[str, Tensor]]:
         {"boxes": torch.tensor(b[: len(lab)]).reshape(-1, 4), "labels": torch.tensor(lab).long()}
         for b, lab in zip(boxes, labels, strict=True)
     ]
-
-
-def sort_detections(det: dict[str, Tensor]) -> dict[str, Tensor]:
-    order = torch.argsort(det["scores"], descending=True, stable=True)
-    return {k: v[order] for k, v in det.items()}
 
 
 COLOURS = ((0.9, 0.1, 0.1), (0.1, 0.8, 0.1), (0.1, 0.2, 0.9))  # class 0, 1, 2

@@ -7,6 +7,7 @@ import torch
 from click.testing import CliRunner
 from detplug_fcos.cli import convert_group
 from detplug_fcos.convert import coco80_indices, convert_torchvision_fcos
+from detplug_torchvision.testing import assert_convert_refuses_bad_input, convert_with_cli
 from fcos_testutils import build_from_config
 
 from detplug_core.errors import CheckpointError
@@ -70,17 +71,9 @@ def test_cli_drop_background_loads_into_model(tv_state, tmp_path) -> None:
 
 
 def test_detplug_cli_has_the_command(tv_state, tmp_path) -> None:
-    from detplug_core.cli.main import cli
+    _, saved = convert_with_cli("torchvision-fcos", tv_state, tmp_path, "--coco80")
+    assert "person" in saved["meta"]["classes"]
 
-    torch.save(tv_state, tmp_path / "tv.pth")
-    args = [
-        "convert",
-        "torchvision-fcos",
-        str(tmp_path / "tv.pth"),
-        str(tmp_path / "o.pth"),
-        "--coco80",
-    ]
-    result = CliRunner().invoke(cli, args)
-    assert result.exit_code == 0, result.output
-    assert "head.num_classes = 80" in result.output
-    assert "person" in torch.load(tmp_path / "o.pth", weights_only=True)["meta"]["classes"]
+
+def test_bad_input_is_a_one_line_error(tmp_path) -> None:
+    assert_convert_refuses_bad_input("torchvision-fcos", tmp_path)

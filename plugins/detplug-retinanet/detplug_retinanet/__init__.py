@@ -9,6 +9,7 @@ from detplug_retinanet import (  # noqa: F401  (registers the components)
     detector,
     head,
     losses,
+    postprocess,
 )
 from detplug_retinanet.cli import detplug_cli_commands
 from detplug_retinanet.registries import MODELS

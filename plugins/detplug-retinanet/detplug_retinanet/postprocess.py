@@ -8,24 +8,29 @@ from torch import Tensor
 from torchvision.models.detection._utils import BoxCoder
 from torchvision.ops import clip_boxes_to_image
 
+from detplug_retinanet.registries import MODELS
 
-class DensePostProcessor:
-    """torchvision RetinaNet's post-processing, with the sigmoid done once per batch.
+
+@MODELS.register()
+class RetinaNetPostprocess:
+    """The detector's ``postprocess`` part: torchvision RetinaNet's post-processing, with
+    the sigmoid done once per batch.
 
     Per image and level: keep scores > ``score_thresh``, then the ``topk_candidates`` best
     (anchor, class) pairs; decode the kept boxes of all levels at once, clip them to the
     image, class-wise NMS at ``nms_thresh``, keep the ``detections_per_img`` best.
+    ``box_coder`` is handed over by the detector.
     """
 
     def __init__(
         self,
-        box_coder: BoxCoder,
         score_thresh: float = 0.05,
         topk_candidates: int = 1000,
         nms_thresh: float = 0.5,
         detections_per_img: int = 300,
+        box_coder: BoxCoder | None = None,
     ) -> None:
-        self.box_coder = box_coder
+        self.box_coder = box_coder or BoxCoder((1.0, 1.0, 1.0, 1.0))
         self.score_thresh = score_thresh
         self.topk_candidates = topk_candidates
         self.nms_thresh = nms_thresh
@@ -39,7 +44,8 @@ class DensePostProcessor:
         anchors_per_level: list[int],
         image_sizes: list[tuple[int, int]],
     ) -> list[dict[str, Tensor]]:
-        """logits [N, sum HWA, K], deltas [N, sum HWA, 4], anchors [sum HWA, 4]."""
+        """logits [N, sum HWA, K], deltas [N, sum HWA, 4], anchors [sum HWA, 4] -> one
+        ``{"boxes", "scores", "labels"}`` per image, in the (unpadded) image's pixels."""
         num_classes = logits.shape[-1]
         scores = logits.sigmoid()
         offsets = [0]

@@ -9,7 +9,13 @@ test_retinanet_equivalence.py).
 from __future__ import annotations
 
 import torch
-from click.testing import CliRunner
+from detplug_torchvision.testing import (
+    TOL,
+    assert_convert_refuses_bad_input,
+    assert_features_close,
+    convert_with_cli,
+    randomize_frozen_bn_statistics,
+)
 from torchvision.models import resnet18
 from torchvision.models.detection import RetinaNet as TVRetinaNet
 from torchvision.models.detection.backbone_utils import BackboneWithFPN
@@ -17,7 +23,6 @@ from torchvision.ops.feature_pyramid_network import LastLevelP6P7
 from torchvision.ops.misc import FrozenBatchNorm2d
 
 from detplug_core import MODELS
-from detplug_core.cli.main import cli
 from detplug_core.runner.weights import load_weights
 
 OURS = {
@@ -39,60 +44,36 @@ def small_torchvision_retinanet() -> TVRetinaNet:
         extra_blocks=LastLevelP6P7(32, 32),
     )
     model = TVRetinaNet(backbone, 91, min_size=96, max_size=1000)
+    randomize_frozen_bn_statistics(model)
     with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, FrozenBatchNorm2d):
-                m.running_var.uniform_(0.5, 2.0)
-                m.running_mean.normal_(0, 0.2)
         model.head.classification_head.cls_logits.bias.normal_(-3.0, 1.0)
     return model.eval()
 
 
 def test_convert_command_output_loads_and_matches_torchvision(tmp_path):
     tv = small_torchvision_retinanet()
-    src, dst = tmp_path / "tv.pth", tmp_path / "detplug.pth"
-    torch.save(tv.state_dict(), src)
-    res = CliRunner().invoke(
-        cli, ["convert", "torchvision-retinanet", str(src), str(dst), "--classes", "all"]
+    dst, _ = convert_with_cli(
+        "torchvision-retinanet", tv.state_dict(), tmp_path, "--classes", "all"
     )
-    assert res.exit_code == 0, res.output
-    assert "wrote" in res.output
-
     ours = MODELS.build(OURS).eval()
     report = load_weights(ours, dst)
     assert report.clean, report.lines()
     x = torch.rand(2, 3, 96, 128)
     with torch.no_grad():
-        expected = list(tv.backbone(x).values())
         feats = list(ours.neck(ours.backbone(x)).values())
-        for g, e in zip(feats, expected, strict=True):  # ResNet folds BN: rounding differs
-            torch.testing.assert_close(g, e, rtol=1e-4, atol=1e-4 * e.abs().max().item())
+        assert_features_close(feats, list(tv.backbone(x).values()))
         tv_out, (logits, deltas) = tv.head(feats), ours.head(feats)
-    torch.testing.assert_close(logits, tv_out["cls_logits"], rtol=1e-4, atol=1e-4)
-    torch.testing.assert_close(deltas, tv_out["bbox_regression"], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(logits, tv_out["cls_logits"], **TOL)
+    torch.testing.assert_close(deltas, tv_out["bbox_regression"], **TOL)
 
 
 def test_default_conversion_keeps_the_80_coco_classes(tmp_path):
     tv = small_torchvision_retinanet()
-    src, dst = tmp_path / "tv.pth", tmp_path / "detplug.pth"
-    torch.save(tv.state_dict(), src)
-    res = CliRunner().invoke(cli, ["convert", "torchvision-retinanet", str(src), str(dst)])
-    assert res.exit_code == 0, res.output
-    saved = torch.load(dst, weights_only=True)
+    _, saved = convert_with_cli("torchvision-retinanet", tv.state_dict(), tmp_path)
     assert saved["model"]["head.cls_logits.bias"].shape == (9 * 80,)
     assert saved["meta"]["classes"][:2] == ["person", "bicycle"]
     assert len(saved["meta"]["classes"]) == 80
 
 
 def test_bad_input_is_a_one_line_error(tmp_path):
-    src = tmp_path / "other.pth"
-    torch.save({"classifier.weight": torch.zeros(2, 2)}, src)
-    res = CliRunner().invoke(
-        cli, ["convert", "torchvision-retinanet", str(src), str(tmp_path / "o.pth")]
-    )
-    assert res.exit_code == 2
-    assert "unexpected key" in res.output and "classifier.weight" in res.output
-    res = CliRunner().invoke(
-        cli, ["convert", "torchvision-retinanet", str(tmp_path / "nope.pth"), "x.pth"]
-    )
-    assert res.exit_code == 2 and "not found" in res.output
+    assert_convert_refuses_bad_input("torchvision-retinanet", tmp_path)

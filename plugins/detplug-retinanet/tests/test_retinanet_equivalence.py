@@ -16,12 +16,20 @@ losses, post-processing) must agree to 1e-4 on identical features.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import NamedTuple
 
 import pytest
 import torch
 from detplug_retinanet.convert import COCO80_IDS, convert_state_dict
+from detplug_torchvision.testing import (
+    TOL,
+    SharedFeatures,
+    assert_features_close,
+    random_images,
+    random_targets,
+    randomize_detector,
+    sort_detections,
+)
 from torchvision.models import resnet50
 from torchvision.models.detection import RetinaNet as TVRetinaNet
 from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
@@ -33,26 +41,6 @@ from detplug_core.config import load_config
 
 BASE = "retinanet::models/retinanet_r50_fpn.yaml"
 SIZES = [(128, 160), (128, 128)]  # shorter sides equal min_size: no resize in torchvision
-TOL = {"rtol": 1e-4, "atol": 1e-4}
-
-
-def randomize(model: torch.nn.Module, seed: int = 0) -> None:
-    """Random FrozenBN statistics and affine; head weights with enough spread that scores
-    and boxes vary (torchvision's own init makes every anchor look the same)."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, m in model.named_modules():
-            if isinstance(m, FrozenBatchNorm2d):
-                n = m.weight.numel()
-                m.weight.copy_(torch.rand(n, generator=g) + 0.5)
-                m.bias.copy_(torch.randn(n, generator=g) * 0.2)
-                m.running_mean.copy_(torch.randn(n, generator=g) * 0.2)
-                m.running_var.copy_(torch.rand(n, generator=g) * 1.5 + 0.5)
-            elif isinstance(m, torch.nn.Conv2d) and name.startswith("head"):
-                final = name.endswith(("cls_logits", "bbox_reg"))
-                std = 0.003 if final else (2 / m.weight[0].numel()) ** 0.5
-                m.weight.copy_(torch.randn(m.weight.shape, generator=g) * std)
-                m.bias.add_(torch.randn(m.bias.shape, generator=g) * (1.0 if final else 0.1))
 
 
 def tv_retinanet(**kwargs) -> TVRetinaNet:
@@ -61,7 +49,7 @@ def tv_retinanet(**kwargs) -> TVRetinaNet:
         body, 3, returned_layers=[2, 3, 4], extra_blocks=LastLevelP6P7(256, 256)
     )
     model = TVRetinaNet(backbone, 91, min_size=128, max_size=1000, _skip_resize=True, **kwargs)
-    randomize(model)
+    randomize_detector(model, heads=("head",), finals=("cls_logits", "bbox_reg"), keep_bias=True)
     return model
 
 
@@ -71,19 +59,6 @@ def ours_from(tv: TVRetinaNet, classes: str = "all", **head) -> torch.nn.Module:
     model = MODELS.build(cfg)
     model.load_state_dict(convert_state_dict(tv.state_dict(), classes=classes))
     return model
-
-
-class SharedFeatures(torch.nn.Module):
-    """Stands in for torchvision's backbone: detplug's backbone + neck."""
-
-    def __init__(self, ours: torch.nn.Module) -> None:
-        super().__init__()
-        self.ours = [ours]  # not a submodule: no parameters of its own
-        self.out_channels = ours.neck.out_channels
-
-    def forward(self, x: torch.Tensor) -> OrderedDict:
-        ours = self.ours[0]
-        return OrderedDict(ours.neck(ours.backbone(x)))
 
 
 class Models(NamedTuple):
@@ -110,26 +85,13 @@ def test_backbone_and_fpn_features_match(models, images):
         x, _ = ours.preprocessor(images)
         expected = list(tv_backbone(x).values())
         got = list(ours.neck(ours.backbone(x)).values())
-    assert len(got) == len(expected) == 5
-    for g, e in zip(got, expected, strict=True):
-        torch.testing.assert_close(g, e, rtol=1e-4, atol=1e-4 * e.abs().max().item())
+    assert len(got) == 5
+    assert_features_close(got, expected)
 
 
 @pytest.fixture(scope="module")
 def images() -> list[torch.Tensor]:
-    g = torch.Generator().manual_seed(1)
-    return [torch.rand(3, h, w, generator=g) for h, w in SIZES]
-
-
-def random_targets(seed: int) -> list[dict]:
-    g = torch.Generator().manual_seed(seed)
-    targets = []
-    for h, w in SIZES:
-        xy = torch.rand(5, 2, generator=g) * torch.tensor([w * 0.7, h * 0.7])
-        wh = torch.rand(5, 2, generator=g) * torch.tensor([w * 0.5, h * 0.5]) + 8
-        boxes = torch.cat([xy, (xy + wh).minimum(torch.tensor([w, h]))], dim=1)
-        targets.append({"boxes": boxes, "labels": torch.randint(1, 91, (5,), generator=g)})
-    return targets
+    return random_images(SIZES)
 
 
 @pytest.fixture(scope="module")
@@ -143,13 +105,8 @@ def dense_outputs(models, images):
         tv_out = (tv.head(feats), tv.anchor_generator(batch, feats))
         x, _ = ours.preprocessor(images)
         feats = list(ours.neck(ours.backbone(x)).values())
-        ours_out = (*ours.head(feats), ours.head.anchors(tuple(x.shape[-2:]), feats))
+        ours_out = (*ours.head(feats), ours.anchors(tuple(x.shape[-2:]), feats))
     return tv_out, ours_out
-
-
-def by_score(det: dict) -> dict:
-    order = det["scores"].argsort(descending=True, stable=True)
-    return {k: v[order] for k, v in det.items()}
 
 
 def test_eval_outputs_match(models, images):
@@ -159,7 +116,7 @@ def test_eval_outputs_match(models, images):
         expected, got = tv(images), ours(images)
     for e, g in zip(expected, got, strict=True):
         assert len(e["boxes"]) > 50  # the comparison is not vacuous
-        e, g = by_score(e), by_score(g)
+        e, g = sort_detections(e), sort_detections(g)
         assert torch.equal(e["labels"], g["labels"])
         torch.testing.assert_close(g["scores"], e["scores"], **TOL)
         torch.testing.assert_close(g["boxes"], e["boxes"], **TOL)
@@ -168,7 +125,7 @@ def test_eval_outputs_match(models, images):
 def test_training_losses_match(models, images):
     tv, ours = models[:2]
     tv.train(), ours.train()
-    targets = random_targets(2)
+    targets = random_targets(SIZES, 2)
     with torch.no_grad():
         expected, got = tv(images, targets), ours(images, targets)
     torch.testing.assert_close(got["loss_cls"], expected["classification"], **TOL)
@@ -183,18 +140,19 @@ def test_training_losses_match(models, images):
 def test_loss_variants_match(models, dense_outputs, tv_type, loss_bbox, empty_image):
     tv, ours = models[:2]
     (tv_head, tv_anchors), (logits, deltas, anchors) = dense_outputs
-    targets = random_targets(3)
+    targets = random_targets(SIZES, 3)
     if empty_image:
         targets[1] = {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64)}
-    default = ours.head.loss_bbox
-    ours.head.loss_bbox = MODELS.build(loss_bbox)
+    default = ours.loss.loss_bbox
+    ours.loss.loss_bbox = MODELS.build(loss_bbox)
     tv.head.regression_head._loss_type = tv_type
     try:
         expected = tv.compute_loss(targets, tv_head, tv_anchors)
-        got = ours.head.loss(logits, deltas, anchors, targets)
+        matched = torch.stack([ours.assigner(anchors, t["boxes"]) for t in targets])
+        got = ours.loss(logits, deltas, anchors, matched, targets)
     finally:
         tv.head.regression_head._loss_type = "l1"
-        ours.head.loss_bbox = default
+        ours.loss.loss_bbox = default
     torch.testing.assert_close(got["loss_cls"], expected["classification"], **TOL)
     torch.testing.assert_close(got["loss_bbox"], expected["bbox_regression"], **TOL)
 

@@ -127,10 +127,57 @@ def test_ignored_boxes_are_dropped_before_assignment():
 
 
 def test_giou_loss_by_config_and_bad_argument_names_the_key_path():
-    model = MODELS.build(small_config(loss_bbox={"type": "GIoULoss"}))
-    assert model.head.loss_bbox.on_boxes
-    with pytest.raises(BuildError, match=r"head\.loss_cls\.gama.*did you mean 'gamma'"):
-        MODELS.build({"model": small_config(loss_cls={"type": "FocalLoss", "gama": 2.0})}["model"])
+    model = MODELS.build({**SMALL, "loss": {"loss_bbox": {"type": "GIoULoss"}}})
+    assert model.loss.loss_bbox.on_boxes
+    bad = {**SMALL, "loss": {"loss_cls": {"type": "FocalLoss", "gama": 2.0}}}
+    with pytest.raises(BuildError, match=r"loss\.loss_cls\.gama.*did you mean 'gamma'"):
+        MODELS.build(bad)
+
+
+def test_the_head_returns_raw_outputs_and_the_detector_owns_the_rest():
+    model = MODELS.build(small_config())
+    assert not hasattr(model.head, "loss") and not hasattr(model.head, "postprocess")
+    assert type(model.loss).__name__ == "RetinaNetLoss"
+    assert type(model.postprocess).__name__ == "RetinaNetPostprocess"
+    assert type(model.assigner).__name__ == "MaxIoUAssigner"
+    assert model.loss.box_coder is model.postprocess.box_coder is model.box_coder
+    assert model.head.num_anchors == 9  # from the detector's anchor generator
+    with torch.no_grad():
+        feats = model.neck(model.backbone(torch.rand(1, 3, 64, 64)))
+        logits, deltas = model.head(list(feats.values()))
+    assert logits.shape[-1] == 3 and deltas.shape[-1] == 4
+
+
+def test_the_old_head_layout_still_builds_with_a_warning():
+    """Configs (and the configs inside older checkpoints) that set loss, post-processing,
+    anchors or the assigner on the head build the same model, with a FutureWarning."""
+    old = small_config(
+        loss_bbox={"type": "GIoULoss"},
+        detections_per_img=7,
+        box_coder_weights=[2.0, 2.0, 1.0, 1.0],
+        assigner={"type": "MaxIoUAssigner", "pos_iou_thr": 0.6},
+        anchor_generator={"type": "AnchorGenerator", "sizes": [[32]] * 5, "aspect_ratios": [1.0]},
+    )
+    with pytest.warns(FutureWarning, match=r"head\.loss_bbox -> model\.loss\.loss_bbox"):
+        model = MODELS.build(old)
+    assert model.loss.loss_bbox.on_boxes and model.postprocess.detections_per_img == 7
+    assert model.box_coder.weights == (2.0, 2.0, 1.0, 1.0)
+    assert model.assigner.matcher.high_threshold == 0.6
+    assert model.head.num_anchors == 1
+    torch.manual_seed(0)
+    new = MODELS.build(
+        {
+            **SMALL,
+            "loss": {"loss_bbox": {"type": "GIoULoss"}},
+            "postprocess": {"detections_per_img": 7},
+        }
+    )
+    torch.manual_seed(0)
+    with pytest.warns(FutureWarning):
+        old_model = MODELS.build(small_config(loss_bbox={"type": "GIoULoss"}, detections_per_img=7))
+    assert old_model.state_dict().keys() == new.state_dict().keys()
+    for key, value in new.state_dict().items():
+        assert torch.equal(old_model.state_dict()[key], value)
 
 
 def test_head_rejects_unknown_norm():

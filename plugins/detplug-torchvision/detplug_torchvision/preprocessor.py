@@ -100,12 +100,17 @@ class DetPreprocessor(nn.Module):
 
 
 def build_part(
-    registry: Any, cfg: Mapping | None, owner: str, key: str, default_type: str
-) -> nn.Module:
+    registry: Any,
+    cfg: Mapping | None,
+    owner: str,
+    key: str,
+    default_type: str,
+    **default_args: Any,
+) -> Any:
     """A detector's optional part (``preprocessor``, ``loss``, ``postprocess``), built through
     the detector's own (scoped) registry as every detector builds it (docs/architecture.md):
     ``None`` or a config without ``type`` gives ``default_type`` (a user's ``type`` swaps
-    the part)."""
+    the part). ``default_args`` are what the owner hands the part (a box coder, ...)."""
     cfg = dict(cfg or {})
     cfg.setdefault("type", default_type)
-    return registry.build(cfg, path=f"{owner}.{key}")
+    return registry.build(cfg, path=f"{owner}.{key}", **default_args)

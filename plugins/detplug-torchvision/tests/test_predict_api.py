@@ -126,6 +126,28 @@ def test_bad_inputs_are_one_clear_error(detector, tmp_path):
         Detector(bad, device="cpu")
 
 
+def test_files_are_read_by_the_one_reader(checkpoint, tmp_path):
+    """load_model reads through read_checkpoint: its messages for a missing file and a
+    file without a config; a ``state_dict``-wrapped, ``module.``-prefixed copy of the
+    weights loads like the run's own file."""
+    from detplug_torchvision.inference.loading import load_model
+
+    with pytest.raises(CheckpointError, match="checkpoint not found: .*nope.pth"):
+        load_model(tmp_path / "nope.pth")
+    ckpt = torch.load(checkpoint, weights_only=True)
+    bare = tmp_path / "bare.pth"
+    torch.save({"state_dict": {f"module.{k}": v for k, v in ckpt["model"].items()}}, bare)
+    with pytest.raises(CheckpointError, match="not a detplug training checkpoint"):
+        load_model(bare)
+    import yaml
+
+    cfg_file = tmp_path / "model.yaml"
+    cfg_file.write_text(yaml.safe_dump(ckpt["config"]))
+    loaded = load_model(cfg_file, bare)
+    for key, value in loaded.model.state_dict().items():
+        assert torch.equal(value, ckpt["model"][key])
+
+
 def test_eval_resize_matches_resize_short_long():
     from detplug_torchvision.transforms.resize import short_long_size
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from torch import nn
+from torch import Tensor, nn
 
 from detplug_core.errors import CheckpointError
 
@@ -32,43 +32,41 @@ def load_model(
 ) -> LoadedModel:
     """``source``: a ``detplug train`` checkpoint (config inside), or a config file (or
     ``SCOPE::path``) with ``weights`` a checkpoint or state dict for its model (``None``
-    and ``random_init``: the model as initialised, for timing)."""
+    and ``random_init``: the model as initialised, for timing). Files are read by the one
+    reader, ``detplug_core.runner.checkpoint.read_checkpoint``."""
     from detplug_core import MODELS
+    from detplug_core.runner.checkpoint import read_checkpoint
 
     text = str(source)
     if text.endswith(CONFIG_SUFFIXES) or "::" in text:
         return _from_config(text, weights, random_init)
-    from detplug_core.runner.checkpoint import load_file
-
-    ckpt = load_file(source)
-    cfg = ckpt.get("config") if isinstance(ckpt, Mapping) else None
-    if not isinstance(cfg, Mapping) or not isinstance(ckpt.get("model"), Mapping):
+    ckpt = read_checkpoint(source)
+    if ckpt.config is None or not isinstance(ckpt.config.get("model"), Mapping):
         raise CheckpointError(
-            f"{source}: not a detplug training checkpoint (no saved config/model); give the "
+            f"{source}: not a detplug training checkpoint (no saved config); give the "
             "config and the weights instead"
         )
+    cfg = ckpt.config
     model = MODELS.build(cfg["model"], path="model")
-    _load_state(model, ckpt, source)
-    classes = list((ckpt.get("meta") or {}).get("classes") or [])
-    return LoadedModel(model.eval(), cfg, classes, str(Path(source)))
+    _load_state(model, ckpt.state_dict, source)
+    return LoadedModel(model.eval(), cfg, ckpt.classes, str(Path(source)))
 
 
 def _from_config(config: str, weights: str | os.PathLike | None, random_init: bool) -> LoadedModel:
     from detplug_core import MODELS
     from detplug_core.config import load_config
-    from detplug_core.runner.checkpoint import load_file
+    from detplug_core.runner.checkpoint import read_checkpoint
 
     if weights is None and not random_init:
         raise CheckpointError(f"{config} is a config: give the weights to load into its model")
     cfg = load_config(config)
-    loaded = load_file(weights) if weights is not None else None
-    meta = loaded.get("meta") if isinstance(loaded, Mapping) else None
-    classes = list((meta or {}).get("classes") or [])
+    ckpt = read_checkpoint(weights) if weights is not None else None
+    classes = ckpt.classes if ckpt is not None else []
     _resolve_num_classes(cfg, classes)
     model = MODELS.build(cfg["model"], path="model")
-    if loaded is None:
+    if ckpt is None:
         return LoadedModel(model.eval(), cfg, [], config)
-    _load_state(model, loaded, weights)
+    _load_state(model, ckpt.state_dict, weights)
     return LoadedModel(model.eval(), cfg, classes, str(weights))
 
 
@@ -85,11 +83,11 @@ def _resolve_num_classes(cfg: dict, classes: list[str]) -> None:
             node["num_classes"] = len(classes)
 
 
-def _load_state(model: nn.Module, loaded: Any, source: str | os.PathLike) -> None:
+def _load_state(model: nn.Module, state_dict: dict[str, Tensor], source: str | os.PathLike) -> None:
     """All of the model's weights, or one error naming what does not fit."""
     from detplug_core.runner.weights import load_weights
 
-    report = load_weights(model, source, loaded)
+    report = load_weights(model, source, state_dict)
     if not report.clean:
         raise CheckpointError(
             f"{source}: the weights do not fit the model: {'; '.join(report.lines())}"

@@ -1,0 +1,152 @@
+"""Test helpers for detectors converted from torchvision (detplug-fcos, detplug-retinanet,
+detplug-faster-rcnn): the parts their converter and equivalence tests share.
+
+Importing this module needs no pytest; it is part of the package so that each plugin's
+tests run from its own source tree against an installed detplug-torchvision.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torchvision.ops.misc import FrozenBatchNorm2d
+
+# Outputs and losses of a converted detector against torchvision's, on identical features.
+TOL = {"rtol": 1e-4, "atol": 1e-4}
+
+
+@torch.no_grad()
+def randomize_detector(
+    model: nn.Module,
+    heads: tuple[str, ...],
+    finals: tuple[str, ...],
+    layers: tuple[type[nn.Module], ...] = (nn.Conv2d,),
+    keep_bias: bool = False,
+    seed: int = 0,
+) -> None:
+    """Random FrozenBatchNorm statistics and affine; weights of the ``layers`` under the
+    module prefixes ``heads`` with enough spread that scores and boxes vary (torchvision's
+    init makes every anchor or proposal look the same). Layers whose names end with one of
+    ``finals`` get small weights and spread biases; ``keep_bias`` adds the biases' noise to
+    their initial values (RetinaNet's prior-probability bias) instead of replacing them."""
+    g = torch.Generator().manual_seed(seed)
+    for name, m in model.named_modules():
+        if isinstance(m, FrozenBatchNorm2d):
+            n = m.weight.numel()
+            m.weight.copy_(torch.rand(n, generator=g) + 0.5)
+            m.bias.copy_(torch.randn(n, generator=g) * 0.2)
+            m.running_mean.copy_(torch.randn(n, generator=g) * 0.2)
+            m.running_var.copy_(torch.rand(n, generator=g) * 1.5 + 0.5)
+        elif isinstance(m, layers) and name.startswith(heads):
+            final = name.endswith(finals)
+            std = 0.003 if final else (2 / m.weight[0].numel()) ** 0.5
+            m.weight.copy_(torch.randn(m.weight.shape, generator=g) * std)
+            noise = torch.randn(m.bias.shape, generator=g) * (1.0 if final else 0.1)
+            m.bias.add_(noise) if keep_bias else m.bias.copy_(noise)
+
+
+@torch.no_grad()
+def randomize_frozen_bn_statistics(model: nn.Module) -> None:
+    """Running statistics of every FrozenBatchNorm2d away from (0, 1), from torch's global
+    generator (so that a converter that drops or mixes them up is caught)."""
+    for m in model.modules():
+        if isinstance(m, FrozenBatchNorm2d):
+            m.running_var.uniform_(0.5, 2.0)
+            m.running_mean.normal_(0, 0.2)
+
+
+class SharedFeatures(nn.Module):
+    """Stands in for torchvision's backbone: detplug's backbone + neck, under ``names``
+    (torchvision's level names, for models that pick levels by name) or the neck's own.
+
+    Running torchvision's detector on detplug's features keeps rounding differences of the
+    backbone (detplug folds FrozenBatchNorm into the convolutions) from swapping near-equal
+    scores, so everything detector-specific can be compared at ``TOL``."""
+
+    def __init__(self, ours: nn.Module, names: Sequence[str] | None = None) -> None:
+        super().__init__()
+        self.ours = [ours]  # not a submodule: no parameters of its own
+        self.names = list(names) if names is not None else None
+        self.out_channels = ours.neck.out_channels
+
+    def forward(self, x: Tensor) -> OrderedDict:
+        ours = self.ours[0]
+        feats = ours.neck(ours.backbone(x))
+        if self.names is None:
+            return OrderedDict(feats)
+        return OrderedDict(zip(self.names, feats.values(), strict=True))
+
+
+def random_images(sizes: Iterable[tuple[int, int]], seed: int = 1) -> list[Tensor]:
+    """One random [3, H, W] image in 0..1 per size."""
+    g = torch.Generator().manual_seed(seed)
+    return [torch.rand(3, h, w, generator=g) for h, w in sizes]
+
+
+def random_targets(
+    sizes: Iterable[tuple[int, int]], seed: int, num_boxes: int = 5, labels: int = 91
+) -> list[dict[str, Tensor]]:
+    """torchvision-style targets per image size: boxes inside the image, at least 8 px
+    wide and high, labels in 1..labels-1 (torchvision's 0 is the background)."""
+    g = torch.Generator().manual_seed(seed)
+    targets = []
+    for h, w in sizes:
+        xy = torch.rand(num_boxes, 2, generator=g) * torch.tensor([w * 0.7, h * 0.7])
+        wh = torch.rand(num_boxes, 2, generator=g) * torch.tensor([w * 0.5, h * 0.5]) + 8
+        boxes = torch.cat([xy, (xy + wh).minimum(torch.tensor([w, h]))], dim=1)
+        targets.append(
+            {"boxes": boxes, "labels": torch.randint(1, labels, (num_boxes,), generator=g)}
+        )
+    return targets
+
+
+def sort_detections(det: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Detections in descending score order (stable), to compare two models' outputs."""
+    order = det["scores"].argsort(descending=True, stable=True)
+    return {k: v[order] for k, v in det.items()}
+
+
+def assert_features_close(got: Sequence[Tensor], expected: Sequence[Tensor]) -> None:
+    """Pyramid features of two backbones: detplug folds FrozenBatchNorm into convolutions,
+    so they agree to 1e-4 relative to each level's largest value."""
+    assert len(got) == len(expected)
+    for g, e in zip(got, expected, strict=True):
+        torch.testing.assert_close(g, e, rtol=1e-4, atol=1e-4 * e.abs().max().item())
+
+
+def convert_with_cli(
+    command: str, state: dict[str, Tensor], folder: Path, *options: str
+) -> tuple[Path, dict[str, Any]]:
+    """Save ``state`` as a torchvision checkpoint in ``folder``, run ``detplug convert
+    COMMAND IN OUT *options``; the output path and the file it wrote (asserts exit 0)."""
+    from click.testing import CliRunner
+
+    from detplug_core.cli.main import cli
+
+    src, dst = Path(folder) / "tv.pth", Path(folder) / "detplug.pth"
+    torch.save(state, src)
+    res = CliRunner().invoke(cli, ["convert", command, str(src), str(dst), *options])
+    assert res.exit_code == 0, res.output
+    assert "wrote" in res.output, res.output
+    return dst, torch.load(dst, weights_only=True)
+
+
+def assert_convert_refuses_bad_input(command: str, folder: Path) -> None:
+    """A checkpoint of another model and a missing file are one-line errors, exit 2."""
+    from click.testing import CliRunner
+
+    from detplug_core.cli.main import cli
+
+    src = Path(folder) / "other.pth"
+    torch.save({"classifier.weight": torch.zeros(2, 2)}, src)
+    res = CliRunner().invoke(cli, ["convert", command, str(src), str(Path(folder) / "o.pth")])
+    assert res.exit_code == 2, res.output
+    assert "unexpected key" in res.output and "classifier.weight" in res.output
+    missing = str(Path(folder) / "nope.pth")
+    res = CliRunner().invoke(cli, ["convert", command, missing, "x.pth"])
+    assert res.exit_code == 2 and "not found" in res.output, res.output
