@@ -46,7 +46,7 @@ def train_curve(config: str, work_dir: Path, eval_every: int, overrides: list[st
     shutil.rmtree(work_dir, ignore_errors=True)
     args = [
         "train", config, f"train.val_interval={eval_every}", f"train.log_interval={eval_every}",
-        "hooks=[]", *overrides, "--work-dir", str(work_dir),
+        *overrides, "--work-dir", str(work_dir),
     ]  # fmt: skip
     subprocess.run(
         [sys.executable, "-m", "detplug_core.cli.main", *args],
