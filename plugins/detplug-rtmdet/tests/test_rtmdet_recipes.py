@@ -8,9 +8,11 @@ import sys
 
 import pytest
 import torch
+from click.testing import CliRunner
 from rtmdet_testutils import rectangles_dataset
 
 from detplug_core import MODELS
+from detplug_core.cli.main import cli
 from detplug_core.config import load_config
 
 RECIPES = [
@@ -30,10 +32,15 @@ def _cli(*args: str) -> str:
 
 
 def test_plugin_and_configs_are_listed() -> None:
-    plugins = {p["name"]: p for p in json.loads(_cli("plugins", "--json"))}
+    runner = CliRunner()
+    result = runner.invoke(cli, ["plugins", "--json"])
+    assert result.exit_code == 0, result.output
+    plugins = {p["name"]: p for p in json.loads(result.output)}
     assert plugins["rtmdet"]["status"] == "loaded"
     assert plugins["rtmdet"]["distribution"] == "detplug-rtmdet"
-    listed = _cli("configs", "rtmdet")
+    result = runner.invoke(cli, ["configs", "rtmdet"])
+    assert result.exit_code == 0, result.output
+    listed = result.output
     for recipe in RECIPES:
         assert recipe in listed
 
