@@ -42,8 +42,6 @@ class RTMDet(nn.Module):
             iterations evaluates with fresher statistics at PyTorch's 0.1).
     """
 
-    class_tensors = {f"head.cls_preds.{i}": (0, 1) for i in range(3)}
-
     def __init__(
         self,
         backbone: Mapping[str, Any],
@@ -74,6 +72,8 @@ class RTMDet(nn.Module):
         self.strides = [int(s) for s in strides]
         self.point_offset = float(point_offset)
         self.num_classes = self.head.num_classes
+        # Modules whose rows are indexed by class (load_from's class_map: by_name).
+        self.class_tensors = {f"head.cls_preds.{i}": (0, 1) for i in range(self.head.num_levels)}
         if norm_momentum is not None:
             if not 0 < norm_momentum <= 1:
                 raise BuildError(f"RTMDet.norm_momentum must be in (0, 1], got {norm_momentum}")
