@@ -52,18 +52,29 @@ def train_curve(config: str, work_dir: Path, eval_every: int, overrides: list[st
         [sys.executable, "-m", "detplug_core.cli.main", *args],
         check=True, env={**os.environ, "DETPLUG_PROGRESS": "lines"},
     )  # fmt: skip
+    return read_curve(work_dir, config, overrides)
+
+
+def read_curve(work_dir: Path, config: str, overrides: list[str]) -> dict:
+    """The evaluations of a finished run in ``work_dir`` as a curve (also saved there)."""
     evals = [json.loads(x) for x in (work_dir / "metrics.jsonl").read_text().splitlines()]
     evals = [e for e in evals if e.get("mode", "val") == "val"]
-    start, iter_stamps = None, {}
+    start, iter_stamps, val_stamps = None, {}, {}
     for line in (work_dir / "log.txt").read_text().splitlines():
         if start is None and "training from iteration" in line:
             start = datetime.datetime.strptime(line[:23], STAMP)
         match = re.search(r"Iter \[(\d+)/\d+\]", line)
         if match:
             iter_stamps[int(match.group(1))] = datetime.datetime.strptime(line[:23], STAMP)
+        match = re.search(r"Iter\(val\) \[(\d+)\]", line)
+        if match:
+            val_stamps[int(match.group(1))] = datetime.datetime.strptime(line[:23], STAMP)
     points, eval_s = [], 0.0
     for e in sorted(evals, key=lambda e: e["iter"]):
-        span = (iter_stamps[e["iter"]] - start).total_seconds()
+        if e["iter"] in iter_stamps:
+            span = (iter_stamps[e["iter"]] - start).total_seconds()
+        else:  # the last iteration, off the log interval: its evaluation's line, less it
+            span = (val_stamps[e["iter"]] - start).total_seconds() - e.get("eval_time", 0.0)
         points.append(
             {"iter": e["iter"], "train_s": span - eval_s, "mAP": e["coco/mAP"],
              "AP50": e["coco/AP50"]}
