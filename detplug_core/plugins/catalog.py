@@ -11,6 +11,7 @@ CATALOG: dict[str, tuple[str, ...]] = {
     "detplug-torchvision": ("ResNet", "MobileNetV3", "FPN", "AspectRatioBatchSampler"),
     "detplug-fcos": ("FCOS", "FCOSHead"),
     "detplug-retinanet": ("RetinaNet", "RetinaNetHead"),
+    "detplug-rtmdet": ("RTMDet", "RTMDetHead", "CSPNeXt", "CSPNeXtPAFPN"),
     "detplug-faster-rcnn": ("FasterRCNN", "RPN", "RPNHead", "RoIHead", "TwoMLPHead"),
     "detplug-coco": ("CocoDataset", "CocoMetric"),
     "detplug-voc": ("VOCDataset", "VOCMetric"),
