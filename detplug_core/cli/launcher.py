@@ -34,6 +34,7 @@ import time
 from dataclasses import dataclass, field
 
 GRACE_S = 60.0  # how long ranks may take to save and stop after a failure elsewhere
+SETTLE_S = 0.2  # after a first failure is seen, how long to wait for exits of the same moment
 
 
 def free_port() -> int:
@@ -69,6 +70,13 @@ def _pump(rank: _Rank, debug: bool) -> None:
         else:
             sys.stderr.write(line)
             sys.stderr.flush()
+
+
+def _wait(rank: _Rank) -> None:
+    """Note when the rank exits, to the millisecond: which rank failed *first* is decided
+    by these times, not by the order in which one polling pass happens to find them."""
+    rank.proc.wait()
+    rank.exited_at = time.monotonic()
 
 
 def describe_exit(returncode: int) -> str:
@@ -132,6 +140,7 @@ class Launcher:
                 pump = threading.Thread(target=_pump, args=(self.ranks[-1], self.debug))
                 pump.start()
                 pumps.append(pump)
+                threading.Thread(target=_wait, args=(self.ranks[-1],), daemon=True).start()
             first = self._supervise()
         finally:
             for r in self.ranks:  # never leave a rank behind
@@ -148,29 +157,28 @@ class Launcher:
         first: _Rank | None = None
         deadline = None
         while True:
-            alive = 0
-            for r in self.ranks:
-                code = r.proc.poll()
-                if code is None:
-                    alive += 1
-                    continue
-                if r.exited_at is None:
-                    r.exited_at = time.monotonic()
-                    if code != 0 and first is None and not self.signals:
-                        first = r
-                        deadline = time.monotonic() + GRACE_S
-                        self._stop_others(r)
-            if not alive:
+            done = [r for r in self.ranks if r.exited_at is not None]
+            failed = [r for r in done if r.proc.returncode != 0]
+            if failed and first is None and not self.signals:
+                # A rank that loses its peer fails a moment after it: let every exit of
+                # this moment be noted, then name the earliest.
+                time.sleep(SETTLE_S)
+                failed = [r for r in self.ranks if r.exited_at is not None and r.proc.returncode]
+                first = min(failed, key=lambda r: r.exited_at or 0.0)
+                deadline = time.monotonic() + GRACE_S
+                self._stop_others(first)
+                continue
+            if len(done) == len(self.ranks):
                 return first
             if deadline is not None and time.monotonic() > deadline:
                 for r in self.ranks:
-                    if r.proc.poll() is None:
+                    if r.exited_at is None:
                         r.proc.kill()
             time.sleep(0.05)
 
     def _stop_others(self, failed: _Rank) -> None:
         for r in self.ranks:
-            if r is not failed and r.proc.poll() is None:
+            if r is not failed and r.exited_at is None:
                 try:
                     r.proc.send_signal(signal.SIGTERM)
                 except ProcessLookupError:

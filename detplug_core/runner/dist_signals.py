@@ -6,6 +6,12 @@ gradient all-reduce while the other saves and leaves, and both would hang. So af
 training iteration (and after each evaluation pass) the ranks take the maximum of their
 received signals: all of them see the signal at the same point, rank 0 saves, all stop.
 One small all-reduce per iteration, only when training is distributed.
+
+The signal handler only sets ``Runner.signal_pending``; ``Runner.signal_received``, which
+the loop and the hooks decide on, changes only here (``Runner.agree_signals``). A handler
+that set the decided value itself would let a rank skip a validation or leave the loop one
+iteration before another (the handler runs between any two bytecodes, even between the
+agreement and its assignment), and the ranks' collectives would no longer pair up.
 """
 
 from __future__ import annotations

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from detplug_core.runner import dist
-from detplug_core.runner.dist_signals import agree_on_signal
 
 if TYPE_CHECKING:
     from detplug_core.data.loader import BuiltLoader
@@ -138,12 +137,11 @@ class EvalLoop:
                     outputs=preds,
                 )
             bar.update()
-            if r.signal_received:
+            if r.signal_pending:  # this rank's own signal: no collective in this loop
                 break
         bar.close()
         model.train(was_training)
-        r.signal_received = agree_on_signal(r.signal_received, r.device)
-        if r.signal_received:  # interrupted: no partial metrics, the training loop saves
+        if r.agree_signals():  # interrupted: no partial metrics, the training loop saves
             return None
         results = self._evaluate(pending)
         hooks.call(f"after_{mode}_epoch", runner=r, metrics=results)

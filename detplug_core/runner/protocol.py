@@ -48,7 +48,8 @@ class RunnerView(Protocol):
     message: dict[str, Any]  # numbers here join the next log line, once
     metric_keys: set[str]
     stop_training: bool
-    signal_received: int
+    signal_received: int  # the signal every rank agreed on (0: none): training stops
+    signal_pending: int  # this rank's own signal, not agreed yet (set by the handler)
     best: dict[str, Any] | None
     last_eval: EvalResult | None
 
@@ -71,3 +72,5 @@ class RunnerView(Protocol):
     def by_epoch(self) -> bool: ...
 
     def save_checkpoint(self, name: str, *, call_hooks: bool = True) -> Path | None: ...
+
+    def agree_signals(self) -> int: ...  # every rank learns the signals any rank received

@@ -101,7 +101,8 @@ class Runner(RunnerStateMixin):
         self.autocast = make_autocast(self.settings.amp, self.device)
         self.progress = Progress()
         self.stop_training = False
-        self.signal_received = 0
+        self.signal_received = 0  # agreed by every rank (agree_signals); what hooks read
+        self.signal_pending = 0  # set by this rank's signal handler, at any moment
         self._work_dir_lock: Any = None  # taken by train(), released by close()
         self.message: dict[str, Any] = {}
         self.metric_keys: set[str] = set()
@@ -317,7 +318,7 @@ class Runner(RunnerStateMixin):
             p.epoch_iter += 1
             # DDP: every rank enters the iteration's hooks (validation, checkpoint) knowing
             # the same signals, and leaves the loop at the same iteration (dist_signals.py)
-            self.signal_received = agree_on_signal(self.signal_received, self.device)
+            self.agree_signals()
             hooks.call(
                 "after_train_iter",
                 runner=self,
@@ -325,7 +326,7 @@ class Runner(RunnerStateMixin):
                 data_batch=batch,
                 outputs=outputs,
             )
-            self.signal_received = agree_on_signal(self.signal_received, self.device)
+            self.agree_signals()
             if self.stop_training or self.signal_received or p.finished:
                 return
             t_start = time.perf_counter()
@@ -373,7 +374,19 @@ class Runner(RunnerStateMixin):
         self.hooks.call("after_run", runner=self)
 
     def _on_signal(self, signum: int) -> None:
-        self.signal_received = signum
+        # Only the pending flag: a handler runs between any two bytecodes, so writing the
+        # agreed value here could be overwritten by an agreement in flight, or change a
+        # decision one rank takes between two agreements while the others take another.
+        self.signal_pending = signum
+
+    def agree_signals(self) -> int:
+        """Every rank learns the signals any rank received (one small all-reduce under DDP)
+        and sets ``signal_received`` to the same value: decisions taken on it (validate,
+        save, stop) are the same on every rank."""
+        self.signal_received = agree_on_signal(
+            self.signal_received or self.signal_pending, self.device
+        )
+        return self.signal_received
 
     def _interrupted(self) -> None:
         import signal
