@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 from detplug_torchvision.preprocessor import build_part
+from detplug_torchvision.targets import training_targets
 from torch import Tensor, nn
 
 from detplug_core.errors import BuildError
@@ -105,7 +106,8 @@ class RTMDet(nn.Module):
             if len(targets) != len(images):
                 raise ValueError(f"got {len(images)} images but {len(targets)} targets")
             device = next(self.parameters()).device
-            clean = [self._clean_target(i, t, device) for i, t in enumerate(targets)]
+            gts = training_targets(targets, device, self.num_classes)
+            clean = [(t["boxes"], t["labels"]) for t in gts]
             return self._forward(images, clean)
         with torch.inference_mode():  # detections are not differentiable (top-k, NMS)
             return self._forward(images, None)
@@ -140,26 +142,3 @@ class RTMDet(nn.Module):
             cls_logits, pred_boxes, torch.stack(gt_boxes), torch.stack(gt_labels),
             torch.stack(quality),
         )  # fmt: skip
-
-    def _clean_target(
-        self, i: int, target: Mapping[str, Tensor], device: torch.device
-    ) -> tuple[Tensor, Tensor]:
-        """Plain-tensor boxes [M, 4] and labels [M] on ``device``, without ignored boxes."""
-        boxes = torch.as_tensor(target["boxes"]).as_subclass(Tensor)
-        labels = torch.as_tensor(target["labels"]).as_subclass(Tensor)
-        if boxes.numel() == 0:
-            boxes = boxes.reshape(0, 4)
-        if boxes.dim() != 2 or boxes.shape[-1] != 4 or labels.shape != boxes.shape[:1]:
-            raise ValueError(
-                f"target {i}: boxes must be [M, 4] and labels [M], got "
-                f"{list(boxes.shape)} and {list(labels.shape)}"
-            )
-        if "ignore" in target:
-            keep = ~torch.as_tensor(target["ignore"], dtype=torch.bool)
-            boxes, labels = boxes[keep], labels[keep]
-        if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= self.num_classes):
-            raise ValueError(
-                f"target {i}: labels must be in 0..{self.num_classes - 1} (no background "
-                f"class), got {labels.tolist()}"
-            )
-        return boxes.to(device, torch.float32), labels.to(device, torch.long)

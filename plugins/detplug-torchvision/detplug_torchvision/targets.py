@@ -19,6 +19,8 @@ def training_targets(
     out = []
     for i, t in enumerate(targets):
         boxes = torch.as_tensor(t["boxes"]).as_subclass(Tensor).to(device, torch.float32)
+        if boxes.numel() == 0:  # also accept [0] for an image without boxes
+            boxes = boxes.reshape(0, 4)
         labels = torch.as_tensor(t["labels"]).to(device, torch.int64)
         ignore = t.get("ignore")
         if ignore is not None and len(ignore):
