@@ -7,9 +7,13 @@ import detplug_core
 from detplug_faster_rcnn import (  # noqa: F401  (registers the components)
     box_head,
     detector,
+    losses,
+    proposals,
     roi_head,
+    roi_postprocess,
     rpn,
     rpn_head,
+    sampler,
 )
 from detplug_faster_rcnn.cli import detplug_cli_commands
 from detplug_faster_rcnn.registries import MODELS

@@ -6,9 +6,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from detplug_faster_rcnn.registries import MODELS
 from detplug_faster_rcnn.sampler import RPNSamples
 
 
+@MODELS.register()
 class RPNLoss:
     """Binary cross-entropy objectness over the sampled anchors (their mean) and smooth-L1
     on the positives' deltas divided by the number sampled: ``loss_rpn_cls``,
@@ -29,6 +31,7 @@ class RPNLoss:
         return {"loss_rpn_cls": cls_loss, "loss_rpn_bbox": box_loss / max(1, s.img.numel())}
 
 
+@MODELS.register()
 class RoILoss:
     """Cross-entropy over all sampled RoIs (``loss_cls``); smooth-L1 on the GT class's
     deltas of the positives, divided by the number of sampled RoIs (``loss_bbox``)."""

@@ -8,6 +8,8 @@ from torch import Tensor
 from torchvision.models.detection._utils import BoxCoder
 from torchvision.ops import clip_boxes_to_image, remove_small_boxes
 
+from detplug_faster_rcnn.registries import MODELS
+
 
 def select_proposals(
     objectness: Tensor,
@@ -60,6 +62,7 @@ def select_proposals(
     return proposals
 
 
+@MODELS.register()
 class RPNProposals:
     """The RPN's post-processing: :func:`select_proposals` with its budgets, which differ
     between training and inference (``pre_nms_top_n[training]``, ``post_nms_top_n[...]``)."""

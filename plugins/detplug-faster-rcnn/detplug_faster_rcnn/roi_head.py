@@ -18,10 +18,8 @@ from torch import Tensor, nn
 from torchvision.models.detection._utils import BoxCoder
 from torchvision.ops import MultiScaleRoIAlign
 
-from detplug_faster_rcnn.losses import RoILoss
+from detplug_faster_rcnn.parts import build_stage_part
 from detplug_faster_rcnn.registries import MODELS
-from detplug_faster_rcnn.roi_postprocess import RoIPostprocess
-from detplug_faster_rcnn.sampler import RoIAssigner
 
 
 @MODELS.register()
@@ -30,12 +28,22 @@ class RoIHead(nn.Module):
 
     Raw outputs (``predict_rois``): pooled RoIs through ``box_head`` (TwoMLPHead), then
     ``cls_score`` and ``bbox_pred`` (parameter names as before, so checkpoints load).
-    Training (``assigner``, ``loss``): the GT boxes join the proposals; proposals with IoU >= ``fg_iou_thresh`` take
-    their GT's class, < ``bg_iou_thresh`` are background; ``batch_size_per_image`` are
-    sampled (``positive_fraction`` positives at most) for a cross-entropy class loss and a
-    class-specific smooth-L1 box loss divided by the number sampled.
-    Inference: softmax scores per class, boxes decoded per class, clipped; scores >
-    ``score_thresh``, class-wise NMS at ``nms_thresh``, ``detections_per_img`` best.
+    Parts (docs/models.md, "Faster R-CNN"): ``assigner`` (default RoIAssigner), ``loss``
+    (RoILoss) and ``postprocess`` (RoIPostprocess) are optional configs; ``type`` may be
+    left out for the default, and a ``type`` swaps the part. The flat keys below are
+    shorthands for the arguments of the same name of those parts (None: the part's
+    default); setting one and the part's own key is a BuildError. ``bbox_reg_weights`` is
+    the stage's box coder, which it hands to ``assigner`` and ``postprocess``.
+
+    Training (``assigner``: ``fg_iou_thresh``, ``bg_iou_thresh``, ``batch_size_per_image``,
+    ``positive_fraction``; ``loss``: ``smooth_l1_beta``): the GT boxes join the proposals;
+    proposals with IoU >= ``fg_iou_thresh`` take their GT's class, < ``bg_iou_thresh`` are
+    background; ``batch_size_per_image`` are sampled (``positive_fraction`` positives at
+    most) for a cross-entropy class loss and a class-specific smooth-L1 box loss divided by
+    the number sampled.
+    Inference (``postprocess``: ``score_thresh``, ``nms_thresh``, ``detections_per_img``):
+    softmax scores per class, boxes decoded per class, clipped; scores > ``score_thresh``,
+    class-wise NMS at ``nms_thresh``, ``detections_per_img`` best.
     """
 
     def __init__(
@@ -46,15 +54,18 @@ class RoIHead(nn.Module):
         roi_size: int = 7,
         sampling_ratio: int = 2,
         box_head: dict | None = None,
-        fg_iou_thresh: float = 0.5,
-        bg_iou_thresh: float = 0.5,
-        batch_size_per_image: int = 512,
-        positive_fraction: float = 0.25,
+        assigner: dict | None = None,
+        loss: dict | None = None,
+        postprocess: dict | None = None,
+        fg_iou_thresh: float | None = None,
+        bg_iou_thresh: float | None = None,
+        batch_size_per_image: int | None = None,
+        positive_fraction: float | None = None,
         bbox_reg_weights: tuple[float, float, float, float] = (10.0, 10.0, 5.0, 5.0),
-        score_thresh: float = 0.05,
-        nms_thresh: float = 0.5,
-        detections_per_img: int = 100,
-        smooth_l1_beta: float = 1.0 / 9,
+        score_thresh: float | None = None,
+        nms_thresh: float | None = None,
+        detections_per_img: int | None = None,
+        smooth_l1_beta: float | None = None,
     ) -> None:
         super().__init__()
         self.num_classes = num_classes
@@ -67,12 +78,33 @@ class RoIHead(nn.Module):
         self.cls_score = nn.Linear(width, num_classes + 1)  # index 0: background
         self.bbox_pred = nn.Linear(width, (num_classes + 1) * 4)
         self.box_coder = BoxCoder(tuple(bbox_reg_weights))
-        self.assigner = RoIAssigner(
-            self.box_coder, fg_iou_thresh, bg_iou_thresh, batch_size_per_image, positive_fraction
+        self.assigner = build_stage_part(
+            "RoIHead",
+            assigner,
+            "assigner",
+            "RoIAssigner",
+            {
+                "fg_iou_thresh": fg_iou_thresh,
+                "bg_iou_thresh": bg_iou_thresh,
+                "batch_size_per_image": batch_size_per_image,
+                "positive_fraction": positive_fraction,
+            },
+            box_coder=self.box_coder,
         )
-        self.loss = RoILoss(smooth_l1_beta)
-        self.postprocess = RoIPostprocess(
-            self.box_coder, score_thresh, nms_thresh, detections_per_img
+        self.loss = build_stage_part(
+            "RoIHead", loss, "loss", "RoILoss", {"smooth_l1_beta": smooth_l1_beta}
+        )
+        self.postprocess = build_stage_part(
+            "RoIHead",
+            postprocess,
+            "postprocess",
+            "RoIPostprocess",
+            {
+                "score_thresh": score_thresh,
+                "nms_thresh": nms_thresh,
+                "detections_per_img": detections_per_img,
+            },
+            box_coder=self.box_coder,
         )
 
     def forward(

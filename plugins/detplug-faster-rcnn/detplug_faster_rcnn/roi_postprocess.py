@@ -8,6 +8,8 @@ from torch import Tensor
 from torchvision.models.detection._utils import BoxCoder
 from torchvision.ops import clip_boxes_to_image, remove_small_boxes
 
+from detplug_faster_rcnn.registries import MODELS
+
 
 def detections_from_rois(
     logits: Tensor,
@@ -46,6 +48,7 @@ def detections_from_rois(
     return results
 
 
+@MODELS.register()
 class RoIPostprocess:
     """The RoI stage's post-processing: :func:`detections_from_rois` with its thresholds."""
 

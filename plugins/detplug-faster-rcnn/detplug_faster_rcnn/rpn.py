@@ -8,10 +8,8 @@ from typing import Any
 from torch import Tensor, nn
 from torchvision.models.detection._utils import BoxCoder
 
-from detplug_faster_rcnn.losses import RPNLoss
-from detplug_faster_rcnn.proposals import RPNProposals
+from detplug_faster_rcnn.parts import build_stage_part
 from detplug_faster_rcnn.registries import MODELS
-from detplug_faster_rcnn.sampler import RPNAssigner
 
 DEFAULT_ANCHORS = {
     "type": "AnchorGenerator",
@@ -26,14 +24,22 @@ class RPN(nn.Module):
     one-stage detector owns (anchors, assigner, loss, post-processing) and a registry head
     (``RPNHead``) that returns raw outputs.
 
-    Training (``assigner``, an RPNAssigner; ``loss``, an RPNLoss): anchors with IoU >=
+    Parts (docs/models.md, "Faster R-CNN"): ``assigner`` (default RPNAssigner), ``loss``
+    (RPNLoss) and ``proposals`` (RPNProposals) are optional configs; ``type`` may be left
+    out for the default, and a ``type`` swaps the part. The flat keys below are shorthands
+    for the arguments of the same name of those parts (None: the part's default); setting
+    one and the part's own key is a BuildError.
+
+    Training (``assigner``: ``fg_iou_thresh``, ``bg_iou_thresh``, ``batch_size_per_image``,
+    ``positive_fraction``; ``loss``: ``smooth_l1_beta``): anchors with IoU >=
     ``fg_iou_thresh`` to a GT (and each GT's best anchors) are positives, <
     ``bg_iou_thresh`` negatives; ``batch_size_per_image`` of them are sampled
     (``positive_fraction`` positives at most) for a binary cross-entropy objectness loss
     and a smooth-L1 box loss, both divided by the number sampled.
-    Proposals (``proposals``, an RPNProposals): per level the ``pre_nms_top_n`` best
-    anchors, decoded, clipped, small and low-score boxes removed, NMS per level, the
-    ``post_nms_top_n`` best kept.
+    Proposals (``proposals``: ``pre_nms_top_n_train``/``_test``,
+    ``post_nms_top_n_train``/``_test``, ``nms_thresh``, ``score_thresh``, ``min_size``):
+    per level the ``pre_nms_top_n`` best anchors, decoded, clipped, small and low-score
+    boxes removed, NMS per level, the ``post_nms_top_n`` best kept.
     """
 
     def __init__(
@@ -41,18 +47,21 @@ class RPN(nn.Module):
         in_channels: int = 256,
         head: dict | None = None,
         anchor_generator: dict | None = None,
-        fg_iou_thresh: float = 0.7,
-        bg_iou_thresh: float = 0.3,
-        batch_size_per_image: int = 256,
-        positive_fraction: float = 0.5,
-        pre_nms_top_n_train: int = 2000,
-        pre_nms_top_n_test: int = 1000,
-        post_nms_top_n_train: int = 2000,
-        post_nms_top_n_test: int = 1000,
-        nms_thresh: float = 0.7,
-        score_thresh: float = 0.0,
-        min_size: float = 1e-3,
-        smooth_l1_beta: float = 1.0 / 9,
+        assigner: dict | None = None,
+        loss: dict | None = None,
+        proposals: dict | None = None,
+        fg_iou_thresh: float | None = None,
+        bg_iou_thresh: float | None = None,
+        batch_size_per_image: int | None = None,
+        positive_fraction: float | None = None,
+        pre_nms_top_n_train: int | None = None,
+        pre_nms_top_n_test: int | None = None,
+        post_nms_top_n_train: int | None = None,
+        post_nms_top_n_test: int | None = None,
+        nms_thresh: float | None = None,
+        score_thresh: float | None = None,
+        min_size: float | None = None,
+        smooth_l1_beta: float | None = None,
     ) -> None:
         super().__init__()
         self.anchor_generator = MODELS.build(anchor_generator or DEFAULT_ANCHORS)
@@ -64,19 +73,37 @@ class RPN(nn.Module):
         )
         self.num_anchors = num_anchors[0]
         self.box_coder = BoxCoder((1.0, 1.0, 1.0, 1.0))
-        self.assigner = RPNAssigner(
-            self.box_coder, fg_iou_thresh, bg_iou_thresh, batch_size_per_image, positive_fraction
+        self.assigner = build_stage_part(
+            "RPN",
+            assigner,
+            "assigner",
+            "RPNAssigner",
+            {
+                "fg_iou_thresh": fg_iou_thresh,
+                "bg_iou_thresh": bg_iou_thresh,
+                "batch_size_per_image": batch_size_per_image,
+                "positive_fraction": positive_fraction,
+            },
+            box_coder=self.box_coder,
         )
-        self.loss = RPNLoss(smooth_l1_beta)
-        self.proposals = RPNProposals(
-            self.box_coder,
-            pre_nms_top_n_train,
-            pre_nms_top_n_test,
-            post_nms_top_n_train,
-            post_nms_top_n_test,
-            nms_thresh,
-            score_thresh,
-            min_size,
+        self.loss = build_stage_part(
+            "RPN", loss, "loss", "RPNLoss", {"smooth_l1_beta": smooth_l1_beta}
+        )
+        self.proposals = build_stage_part(
+            "RPN",
+            proposals,
+            "proposals",
+            "RPNProposals",
+            {
+                "pre_nms_top_n_train": pre_nms_top_n_train,
+                "pre_nms_top_n_test": pre_nms_top_n_test,
+                "post_nms_top_n_train": post_nms_top_n_train,
+                "post_nms_top_n_test": post_nms_top_n_test,
+                "nms_thresh": nms_thresh,
+                "score_thresh": score_thresh,
+                "min_size": min_size,
+            },
+            box_coder=self.box_coder,
         )
 
     def forward(

@@ -10,6 +10,8 @@ from torch import Tensor
 from torchvision.models.detection._utils import BoxCoder, Matcher
 from torchvision.ops import box_iou
 
+from detplug_faster_rcnn.registries import MODELS
+
 
 class BalancedSampler:
     """Draws at most ``num * positive_fraction`` positives, then fills ``num`` with negatives.
@@ -51,6 +53,7 @@ class RPNSamples(NamedTuple):
     box_targets: Tensor
 
 
+@MODELS.register()
 class RPNAssigner:
     """Anchors with IoU >= ``fg_iou_thresh`` to a GT (and each GT's best anchors) are
     positives, < ``bg_iou_thresh`` negatives; ``batch_size_per_image`` of them are sampled
@@ -102,6 +105,7 @@ class RPNAssigner:
         return RPNSamples(pos_img, pos_anchor, img, anchor, objectness, box_targets)
 
 
+@MODELS.register()
 class RoIAssigner:
     """The GT boxes join the proposals; proposals with IoU >= ``fg_iou_thresh`` take their
     GT's class, < ``bg_iou_thresh`` are background; ``batch_size_per_image`` are sampled
