@@ -17,7 +17,10 @@ the whole `detplug train` process, for the reference the dataset, model, loop an
 evaluation in this (already started) process.
 
 With ``--pairs N`` the two runs alternate N times (machine speed drifts over a quarter of
-an hour) and the median of the N training ratios is printed.
+an hour; odd pairs run detplug first, even pairs torchvision first) and the median of the
+N training ratios is printed. The reference runs in a fresh Python process each time, as
+`detplug train` does. Each pair also prints the training seconds of both sides per logged
+segment (``train.log_interval``), which shows where a difference falls.
 
 Run:  python benchmarks/main_job.py [--reference] [--pairs 3] [--work-dir work_dirs/bench_main_job]
 """
@@ -58,7 +61,38 @@ def run_detplug(work_dir: Path, overrides: list[str]) -> dict:
         "eval_s": eval_s,
         "mAP": evals[-1]["coco/mAP"],
         "AP50": evals[-1]["coco/AP50"],
+        "timeline": detplug_timeline(work_dir / "log.txt", evals),
     }
+
+
+def detplug_timeline(log: Path, evals: list[dict]) -> list[tuple[int, float]]:
+    """(iteration, training seconds so far) at each logged iteration: the time since the
+    "training from iteration" line minus the evaluations that ran before that iteration."""
+    start, points = None, []
+    for line in log.read_text().splitlines():
+        stamp = datetime.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
+        if start is None and "training from iteration" in line:
+            start = stamp
+        match = re.search(r"Iter \[(\d+)/\d+\]", line)
+        if start is not None and match:
+            it = int(match.group(1))
+            before = sum(e.get("eval_time", 0.0) for e in evals if e["iter"] < it)
+            points.append((it, (stamp - start).total_seconds() - before))
+    return points
+
+
+def compare_timelines(ours: list, ref: list) -> None:
+    """Per logged segment, detplug's training seconds against the reference's."""
+    theirs = dict(ref)
+    prev_it, prev_a, prev_b = 0, 0.0, 0.0
+    cells = []
+    for it, a in ours:
+        if it not in theirs:
+            continue
+        b = theirs[it]
+        cells.append(f"{prev_it}-{it}: {a - prev_a:.1f}/{b - prev_b:.1f}")
+        prev_it, prev_a, prev_b = it, a, b
+    print("segments detplug/torchvision s: " + ", ".join(cells))
 
 
 def training_span(log: Path) -> float:
@@ -154,6 +188,8 @@ def run_reference(cfg: dict) -> dict:
     it, eval_s = 0, 0.0
     model.train()
     loop_start = time.perf_counter()
+    timeline = []  # (iteration, training seconds so far), every log_interval iterations
+    log_every = cfg["train"].get("log_interval") or 20
     while it < max_iters:
         for images, targets in loader:
             for group in optimizer.param_groups:
@@ -165,6 +201,8 @@ def run_reference(cfg: dict) -> dict:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["clip_grad"]["max_norm"])
             optimizer.step()
             it += 1
+            if it % log_every == 0 or it == max_iters:
+                timeline.append((it, time.perf_counter() - loop_start - eval_s))
             if it == max_iters:
                 break
             if it % val_interval == 0:  # the same mid-run evaluations as detplug's
@@ -180,7 +218,19 @@ def run_reference(cfg: dict) -> dict:
         "eval_s": eval_s,
         "mAP": result["mAP"],
         "AP50": result["AP50"],
+        "timeline": timeline,
     }
+
+
+def run_reference_fresh(overrides: list[str]) -> dict:
+    """:func:`run_reference` in a fresh Python process, as detplug's side runs: neither
+    side inherits warm caches (oneDNN's kernels, imported modules, the allocator) from the
+    runs before it."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--reference-child", *overrides],
+        check=True, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -188,19 +238,33 @@ def main() -> None:
     parser.add_argument("--work-dir", default=str(ROOT / "work_dirs" / "bench_main_job"))
     parser.add_argument("--reference", action="store_true", help="also run torchvision's FCOS")
     parser.add_argument("--pairs", type=int, default=1, help="alternated runs of both sides")
+    parser.add_argument("--reference-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("overrides", nargs="*", help="config overrides for both runs")
     args = parser.parse_args()
-    ratios = []
-    for pair in range(args.pairs):
-        ours = run_detplug(Path(args.work_dir), args.overrides)
-        report(f"detplug #{pair + 1}", ours)
-        if not args.reference:
-            continue
+    if args.reference_child:
         from detplug_core.config import load_config
 
-        ref = run_reference(load_config(CONFIG, args.overrides))
-        report(f"torchvision #{pair + 1}", ref)
+        print(json.dumps(run_reference(load_config(CONFIG, args.overrides))))
+        return
+    ratios = []
+    for pair in range(args.pairs):
+        # Alternate which side runs first, so a drift of the machine's speed within a
+        # pair favours neither.
+        sides = ["detplug", "torchvision"] if pair % 2 == 0 else ["torchvision", "detplug"]
+        if not args.reference:
+            sides = ["detplug"]
+        results = {}
+        for side in sides:
+            if side == "detplug":
+                results[side] = run_detplug(Path(args.work_dir), args.overrides)
+            else:
+                results[side] = run_reference_fresh(args.overrides)
+            report(f"{side} #{pair + 1}", results[side])
+        if not args.reference:
+            continue
+        ours, ref = results["detplug"], results["torchvision"]
         ratios.append(ours["train_s"] / ref["train_s"])
+        compare_timelines(ours["timeline"], ref["timeline"])
         print(
             f"ratio detplug/torchvision: training {ratios[-1]:.3f}, "
             f"wall {ours['wall_s'] / ref['wall_s']:.3f}, "

@@ -31,6 +31,7 @@ from detplug_core.runner.builders import (
 from detplug_core.runner.checkpoint import CheckpointFiles
 from detplug_core.runner.dist_signals import agree_on_signal
 from detplug_core.runner.evaluation import EvalResult, evaluate
+from detplug_core.runner.heap import frozen_heap
 from detplug_core.runner.hook_dispatch import HookDispatcher, HookError
 from detplug_core.runner.logger import RunLog
 from detplug_core.runner.progress import Progress
@@ -285,7 +286,7 @@ class Runner(RunnerStateMixin):
         elif load_from:
             self.load_weights(load_from)
         hooks, p = self.hooks, self.progress
-        with SignalGuard(self._on_signal):
+        with SignalGuard(self._on_signal), frozen_heap():
             try:
                 self._start_run()
                 hooks.call("before_train", runner=self)

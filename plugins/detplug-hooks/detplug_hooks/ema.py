@@ -80,8 +80,10 @@ class EMAHook(Hook):
             return self.decay * (1.0 - math.exp(-(1 + self.updates) / self.warmup_iters))
         return self.decay * (1.0 - math.exp(-self.updates / self.warmup_iters))
 
-    def _ensure_initialised(self, model: nn.Module) -> dict[str, Tensor]:
-        state = model.state_dict()
+    def _ensure_initialised(
+        self, model: nn.Module, state: dict[str, Tensor] | None = None
+    ) -> dict[str, Tensor]:
+        state = model.state_dict() if state is None else state
         if self.ema is None:
             self.ema = {k: v.detach().clone() for k, v in state.items()}
         else:
@@ -91,21 +93,34 @@ class EMAHook(Hook):
                     f"{NAME}: the saved average lacks {len(missing)} model entries "
                     f"(e.g. {sorted(missing)[0]!r}); was the checkpoint from another model?"
                 )
-            self.ema = {k: v.to(state[k].device) for k, v in self.ema.items()}
+            if any(v.device != state[k].device for k, v in self.ema.items()):
+                self.ema = {k: v.to(state[k].device) for k, v in self.ema.items()}
         return self.ema
 
     @torch.no_grad()
     def update(self, model: nn.Module, iteration: int) -> None:
-        """Fold the current weights of ``model`` into the average (``iteration`` 1-based)."""
-        ema = self._ensure_initialised(model)
+        """Fold the current weights of ``model`` into the average (``iteration`` 1-based).
+
+        One multi-tensor ``mul_`` and ``add_`` over the floating-point entries (the same
+        arithmetic, bitwise, as one ``mul_``/``add_`` per tensor, in a few calls instead of
+        two per tensor: on a CPU a small model's update was ~5% of its iteration)."""
+        state = model.state_dict()
+        ema = self._ensure_initialised(model, state)
         copy_only = iteration <= self.begin_iter
         decay = 0.0 if copy_only else self.current_decay()
-        for name, value in model.state_dict().items():
+        avgs, values, copies = [], [], []
+        for name, value in state.items():
             avg = ema[name]
             if copy_only or not avg.is_floating_point():
-                avg.copy_(value)
+                copies.append((avg, value))
             else:
-                avg.mul_(decay).add_(value.detach(), alpha=1.0 - decay)
+                avgs.append(avg)
+                values.append(value.detach())
+        for avg, value in copies:
+            avg.copy_(value)
+        if avgs:
+            torch._foreach_mul_(avgs, decay)
+            torch._foreach_add_(avgs, values, alpha=1.0 - decay)
         if not copy_only:
             self.updates += 1
 
