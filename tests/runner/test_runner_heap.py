@@ -17,9 +17,7 @@ class FreezeProbe(Hook):
         SEEN.append(gc.get_freeze_count())
 
 
-def test_the_loop_runs_with_the_built_objects_frozen_and_unfreezes_after(
-    tmp_path, toy_config, toy
-):
+def test_the_loop_runs_with_the_built_objects_frozen_and_unfreezes_after(tmp_path, toy_config, toy):
     SEEN.clear()
     assert gc.get_freeze_count() == 0
     cfg = toy_config(
