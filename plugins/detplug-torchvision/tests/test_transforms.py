@@ -8,6 +8,7 @@ import pickle
 import pytest
 import torch
 from detplug_torchvision.transforms.bridge import (
+    CLASSIFICATION_ONLY,
     DETECTION_REPLACEMENTS,
     parse_dtype,
     v2_transform_names,
@@ -60,6 +61,12 @@ def test_every_v2_transform_is_registered_by_name():
             continue
         assert issubclass(entry.obj, getattr(v2, name))
         assert entry.obj.__name__ == name
+
+
+def test_classification_only_mixing_is_refused_at_build_with_the_alternatives():
+    assert "CutMix" in CLASSIFICATION_ONLY and "CutMix" in v2_transform_names()
+    with pytest.raises(BuildError, match=r"CutMix: .*refuses boxes.*MixUp or Mosaic"):
+        build({"type": "CutMix", "num_classes": 3})
 
 
 def test_flip_by_config_moves_boxes_and_keeps_target_fields():

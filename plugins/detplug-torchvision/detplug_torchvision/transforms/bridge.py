@@ -21,12 +21,23 @@ from torchvision.transforms import v2
 from detplug_core.errors import BuildError
 from detplug_torchvision.registries import TRANSFORMS
 
-__all__ = ["DETECTION_REPLACEMENTS", "build_transform", "parse_dtype", "v2_transform_names"]
+__all__ = [
+    "CLASSIFICATION_ONLY",
+    "DETECTION_REPLACEMENTS",
+    "build_transform",
+    "parse_dtype",
+    "v2_transform_names",
+]
 
 #: v2 names taken by detection transforms of this plugin: v2's ``MixUp`` mixes a batch for
 #: classification (one-hot labels) and refuses boxes; ``MixUp`` here is the detection one
 #: (transforms/multi_image.py, docs/augmentation.md).
 DETECTION_REPLACEMENTS = frozenset({"MixUp"})
+
+#: v2 transforms that mix a classification batch (one-hot labels) and refuse boxes: they stay
+#: listed under their names, but building one is a BuildError that names the detection
+#: alternatives, instead of a ValueError from a data worker once training has started.
+CLASSIFICATION_ONLY = frozenset({"CutMix"})
 
 _TV_TENSOR_TYPES = {
     "Image": tv_tensors.Image,
@@ -115,6 +126,19 @@ class RandomOrder(v2.RandomOrder):
         super().__init__([build_transform(t) for t in transforms])
 
 
+def _refused(name: str) -> type:
+    """A same-named subclass of v2's ``name`` whose construction explains the refusal."""
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        raise BuildError(
+            f"{name}: torchvision's v2.{name} mixes a classification batch (one-hot labels) "
+            "and refuses boxes, so it cannot run in a detection pipeline; use MixUp or Mosaic "
+            "with MultiImageMixDataset instead (docs/augmentation.md)"
+        )
+
+    return type(name, (getattr(v2, name),), {"__init__": __init__, "__module__": __name__})
+
+
 _CONFIG_FRIENDLY = {
     cls.__name__: cls
     for cls in (ToDtype, ConvertImageDtype, Compose, RandomApply, RandomChoice, RandomOrder)
@@ -138,6 +162,9 @@ def _register_all() -> None:
     class itself, or this module's config-friendly subclass. The registry records that detplug-torchvision registered it."""
     for name in v2_transform_names():
         if name in DETECTION_REPLACEMENTS:
+            continue
+        if name in CLASSIFICATION_ONLY:
+            TRANSFORMS.register(name, obj=_refused(name))
             continue
         TRANSFORMS.register(name, obj=_CONFIG_FRIENDLY.get(name) or getattr(v2, name))
 
