@@ -34,6 +34,7 @@ from detplug_core.runner.evaluation import EvalResult, evaluate
 from detplug_core.runner.heap import frozen_heap
 from detplug_core.runner.hook_dispatch import HookDispatcher, HookError
 from detplug_core.runner.logger import RunLog
+from detplug_core.runner.malloc import tune_malloc
 from detplug_core.runner.progress import Progress
 from detplug_core.runner.rng import seed_everything, set_deterministic
 from detplug_core.runner.settings import (
@@ -286,6 +287,7 @@ class Runner(RunnerStateMixin):
         elif load_from:
             self.load_weights(load_from)
         hooks, p = self.hooks, self.progress
+        self.logger.debug("malloc thresholds: %s (runner/malloc.py)", tune_malloc())
         with SignalGuard(self._on_signal), frozen_heap():
             try:
                 self._start_run()
