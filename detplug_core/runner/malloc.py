@@ -5,9 +5,10 @@ gradients every iteration, in blocks from a few kilobytes to tens of megabytes. 
 defaults, blocks above a threshold that adapts upwards from 128 KiB are mapped and unmapped
 on their own, and whenever more than twice that threshold lies free at the top of the heap
 it is handed back to the kernel; the next iteration then touches those pages again and every
-4 KiB page costs a page fault. In the main job (FCOS-R18 on 2 CPU cores) that was ~60,000
-faults and ~0.1 s of kernel time per second of training, against a fifth of it in a plain
-torchvision loop (docs/runner.md#the-heap).
+4 KiB page costs a page fault. In the main job (FCOS-R18, 2 CPU cores) the training process
+took 20,000-60,000 faults and 0.1 s of kernel time per second of training (a plain
+torchvision loop a quarter of those faults); with the thresholds below, ~100 faults and
+0.01 s, and an iteration 4-8% faster (docs/runner.md, the heap).
 
 :func:`tune_malloc` fixes both thresholds for the process with ``mallopt``: blocks up to
 32 MiB (glibc's largest allowed mapping threshold on 64-bit) come from the heap, and free
