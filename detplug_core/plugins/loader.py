@@ -35,7 +35,9 @@ def _env_list(name: str) -> set[str]:
     return {p.strip() for p in os.environ.get(name, "").split(",") if p.strip()}
 
 
-def _env_flag(name: str, default: bool) -> bool:
+def env_flag(name: str, default: bool) -> bool:
+    """An on/off environment switch: unset or empty is ``default``; 0, false, no, off are
+    off; anything else is on."""
     value = os.environ.get(name)
     if value is None or value == "":
         return default
@@ -58,10 +60,10 @@ class LoaderOptions:
         return LoaderOptions(
             blocked={normalize(b) for b in self.blocked | _env_list("DETPLUG_DISABLE_PLUGINS")},
             enabled={normalize(e) for e in self.enabled},
-            strict=_env_flag("DETPLUG_STRICT_PLUGINS", False)
+            strict=env_flag("DETPLUG_STRICT_PLUGINS", False)
             if self.strict is None
             else self.strict,
-            autoload=_env_flag("DETPLUG_PLUGINS_AUTOLOAD", True)
+            autoload=env_flag("DETPLUG_PLUGINS_AUTOLOAD", True)
             if self.autoload is None
             else self.autoload,
         )

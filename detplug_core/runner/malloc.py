@@ -29,6 +29,8 @@ import os
 import platform
 import sys
 
+from detplug_core.plugins.loader import env_flag
+
 M_TRIM_THRESHOLD = -1  # glibc's mallopt parameter numbers (malloc.h)
 M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD = 32 * 1024 * 1024
@@ -49,7 +51,7 @@ def tune_malloc() -> str:
 
 
 def _tune() -> str:
-    if os.environ.get("DETPLUG_MALLOC_TUNING", "1").strip().lower() in ("0", "false", "no", "off"):
+    if not env_flag("DETPLUG_MALLOC_TUNING", True):
         return "off"
     if any(os.environ.get(name) for name in USER_VARIABLES):
         return "user"

@@ -1,7 +1,7 @@
 """glibc's malloc thresholds during training (detplug_core/runner/malloc.py): applied by the
 runner, effective (memory a step frees is reused without page faults), and left alone when
-the user opts out or tuned malloc through the environment. Each case runs in a fresh
-process: the thresholds are process-wide."""
+the user opts out or tuned malloc through the environment. The thresholds are process-wide:
+the cases that compare malloc's behaviour or settings run in a fresh process."""
 
 from __future__ import annotations
 
