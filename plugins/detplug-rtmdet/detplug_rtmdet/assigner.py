@@ -29,22 +29,33 @@ class DynamicSoftLabelAssigner:
       the box centre (a soft centre prior).
 
     Each box takes its ``k`` cheapest candidates, ``k`` = the sum of its ``topk`` largest
-    IoUs (at least 1); a point taken by several boxes keeps the cheapest.
+    IoUs (at least ``min_k``); a point taken by several boxes keeps the cheapest.
 
     Args:
         topk: candidates whose IoUs give the dynamic k (13 in RTMDet).
         iou_weight: weight of the IoU cost (3).
         soft_center_radius: the centre prior's offset (3: the prior is 1 at 3 strides).
+        min_k: the fewest candidates a box takes (RTMDet: 1). At the start of training the
+            predicted boxes overlap nothing, every dynamic k is 1 and each box trains a
+            single point until its predictions improve; a floor gives a short run more
+            positives from the first iteration (the shapes recipe: 6, docs/rtmdet.md).
     """
 
     def __init__(
-        self, topk: int = 13, iou_weight: float = 3.0, soft_center_radius: float = 3.0
+        self,
+        topk: int = 13,
+        iou_weight: float = 3.0,
+        soft_center_radius: float = 3.0,
+        min_k: int = 1,
     ) -> None:
         if topk < 1:
             raise BuildError(f"DynamicSoftLabelAssigner.topk must be >= 1, got {topk}")
+        if min_k < 1:
+            raise BuildError(f"DynamicSoftLabelAssigner.min_k must be >= 1, got {min_k}")
         self.topk = int(topk)
         self.iou_weight = float(iou_weight)
         self.soft_center_radius = float(soft_center_radius)
+        self.min_k = int(min_k)
 
     @torch.no_grad()
     def __call__(
@@ -106,7 +117,7 @@ class DynamicSoftLabelAssigner:
 
         # Dynamic k per box: the sum of its topk best IoUs among the candidates.
         k_top = min(self.topk, cand.numel())
-        dynamic_k = iou.topk(k_top, dim=0).values.sum(dim=0).int().clamp(min=1)  # [M]
+        dynamic_k = iou.topk(k_top, dim=0).values.sum(dim=0).int().clamp(min=self.min_k)  # [M]
         ranked = cost.topk(min(int(dynamic_k.max()), cand.numel()), dim=0, largest=False)
         take = torch.arange(ranked.indices.shape[0], device=cost.device)[:, None] < dynamic_k
         matched = torch.zeros_like(cost, dtype=torch.bool)

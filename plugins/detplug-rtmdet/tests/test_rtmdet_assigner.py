@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from detplug_rtmdet import DynamicSoftLabelAssigner
 from detplug_rtmdet.points import level_points
+
+from detplug_core.errors import BuildError
 
 STRIDES = [8, 16, 32]
 
@@ -91,3 +94,31 @@ def test_soft_labels_are_the_ious_of_the_predictions() -> None:
     # k = sum of the 13 best IoUs = 6.5 -> 6 positives, each with soft label 0.5.
     assert int(pos.sum()) == 6
     assert torch.allclose(iou[pos], torch.full((6,), 0.5))
+
+
+def test_min_k_gives_a_box_that_many_positives_while_its_predictions_miss() -> None:
+    points, strides = _setup(64)
+    box = torch.tensor([[8.0, 8.0, 40.0, 40.0]])
+    pred = torch.tensor([48.0, 48.0, 60.0, 60.0]).expand(points.shape[0], 4)  # IoU 0
+    cls = torch.zeros(points.shape[0], 1)
+    index, _ = DynamicSoftLabelAssigner()(cls, pred, points, strides, box, torch.tensor([0]))
+    assert int((index >= 0).sum()) == 1  # k = sum of IoUs = 0 -> 1
+    index, _ = DynamicSoftLabelAssigner(min_k=5)(cls, pred, points, strides, box, torch.tensor([0]))
+    pos = index >= 0
+    assert int(pos.sum()) == 5
+    # the candidates are the points inside the box; with equal class and IoU costs the
+    # centre prior ranks them: the nearest to the centre, in strides
+    inside = ((points > 8) & (points < 40)).all(dim=1)
+    distance = (points - 24).norm(dim=1) / strides
+    assert (pos <= inside).all()
+    assert distance[pos].max() <= distance[inside & ~pos].min()
+    # a floor above the candidate count takes every candidate, no more
+    index, _ = DynamicSoftLabelAssigner(min_k=1000)(
+        cls, pred, points, strides, box, torch.tensor([0])
+    )
+    assert torch.equal(index >= 0, inside)
+
+
+def test_min_k_below_one_is_a_build_error() -> None:
+    with pytest.raises(BuildError, match="min_k"):
+        DynamicSoftLabelAssigner(min_k=0)
