@@ -132,3 +132,26 @@ def test_a_hook_added_before_a_resume_leaves_the_average_intact(kit, tmp_path):
     assert a.updates == b.updates == 6
     for key in a.ema:
         assert torch.equal(a.ema[key], b.ema[key]), key
+
+
+def test_the_cached_pairs_follow_a_loaded_average_and_replaced_weights():
+    model = nn.Linear(2, 2)
+    hook = EMAHook(decay=0.5)
+    hook.update(model, 1)
+    # a resume loads another average: the next update folds into that one
+    loaded = {k: torch.zeros_like(v) for k, v in hook.ema.items()}
+    hook.load_state_dict({"updates": 1, "ema": loaded})
+    hook.update(model, 2)
+    torch.testing.assert_close(hook.ema["weight"], model.weight.detach() * 0.5)
+    assert hook.ema["weight"] is loaded["weight"]
+    # weights whose storage was replaced (``.data =``, as a memory-format change does)
+    with torch.no_grad():
+        model.weight.data = torch.full((2, 2), 4.0)
+    before = hook.ema["weight"].clone()
+    hook.update(model, 3)
+    torch.testing.assert_close(hook.ema["weight"], before * 0.5 + 2.0)
+    # another model of the same layout: its own weights, not the first one's
+    other = nn.Linear(2, 2)
+    before = hook.ema["weight"].clone()
+    hook.update(other, 4)
+    torch.testing.assert_close(hook.ema["weight"], (before + other.weight.detach()) * 0.5)
