@@ -81,10 +81,8 @@ class EMAHook(Hook):
             return self.decay * (1.0 - math.exp(-(1 + self.updates) / self.warmup_iters))
         return self.decay * (1.0 - math.exp(-self.updates / self.warmup_iters))
 
-    def _ensure_initialised(
-        self, model: nn.Module, state: dict[str, Tensor] | None = None
-    ) -> dict[str, Tensor]:
-        state = model.state_dict() if state is None else state
+    def _ensure_initialised(self, model: nn.Module) -> dict[str, Tensor]:
+        state = model.state_dict()
         if self.ema is None:
             self.ema = {k: v.detach().clone() for k, v in state.items()}
         else:
