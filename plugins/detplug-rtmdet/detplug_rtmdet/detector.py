@@ -85,6 +85,9 @@ class RTMDet(nn.Module):
 
     def points(self, levels: list[Tensor]) -> tuple[Tensor, Tensor]:
         """Cached :func:`level_points` for these feature shapes."""
+        if torch.compiler.is_exporting():  # symbolic shapes: no cache keyed by sizes
+            shapes = [(x.shape[-2], x.shape[-1]) for x in levels]
+            return level_points(shapes, self.strides, self.point_offset, levels[0].device)
         shapes = tuple((int(x.shape[-2]), int(x.shape[-1])) for x in levels)
         key = (shapes, levels[0].device)
         if key not in self._points_cache:

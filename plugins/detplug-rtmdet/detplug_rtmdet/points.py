@@ -31,8 +31,11 @@ def level_points(
     for (h, w), stride in zip(shapes, strides, strict=True):
         xs = (torch.arange(w, device=device, dtype=torch.float32) + offset) * stride
         ys = (torch.arange(h, device=device, dtype=torch.float32) + offset) * stride
-        grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
-        points.append(torch.stack((grid_x.reshape(-1), grid_y.reshape(-1)), dim=1))
+        # A broadcasting add instead of meshgrid's expand: an exported graph stays right for
+        # every feature size, 1 included.
+        grid_x = (xs[None, :] + 0 * ys[:, None]).reshape(-1)
+        grid_y = (ys[:, None] + 0 * xs[None, :]).reshape(-1)
+        points.append(torch.stack((grid_x, grid_y), dim=1))
         sizes.append(torch.full((h * w,), float(stride), device=device))
     return torch.cat(points), torch.cat(sizes)
 

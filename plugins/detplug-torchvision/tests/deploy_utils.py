@@ -20,10 +20,11 @@ CONFIGS = {
     "fcos": "fcos::fcos_r18_fpn_shapes.yaml",
     "retinanet": "retinanet::retinanet_r18_fpn_shapes.yaml",
     "faster_rcnn": "faster_rcnn::faster_rcnn_r18_fpn_shapes.yaml",
+    "rtmdet": "rtmdet::rtmdet_tiny_shapes.yaml",
 }
 CLASSES = ["rectangle", "ellipse", "triangle"]
 # The classifier layers whose weights are scaled down, so scores spread over (0, 1).
-CLASSIFIERS = ("cls_logits", "cls_score")
+CLASSIFIERS = ("cls_logits", "cls_score", "cls_preds")
 
 
 def config(name: str) -> dict:

@@ -1,4 +1,4 @@
-"""Exported FCOS, RetinaNet and Faster R-CNN (ONNX through onnxruntime, torch.export .pt2)
+"""Exported FCOS, RetinaNet, Faster R-CNN and RTMDet (ONNX through onnxruntime, torch.export .pt2)
 against eager PyTorch on real photos of three sizes and aspects, with the test-time resize,
 pre- and post-processing inside the exported graph; and ONNX run in a process that imports
 neither torch nor detplug."""
@@ -80,6 +80,16 @@ def test_pt2_matches_eager(exported):
         with torch.no_grad():
             got = tuple(t.numpy() for t in module(image))
         _check(name, _eager(deploy, image), got, image)
+
+
+@pytest.mark.slow
+def test_pt2_module_records_no_autograd_graph(exported):
+    _, _, _, pt2_path = exported
+    module, _ = load_pt2(pt2_path)
+    assert torch.is_grad_enabled()
+    boxes, scores, _ = module(bccd_images()[0])
+    assert not any(p.requires_grad for p in module.parameters())
+    assert not boxes.requires_grad and not scores.requires_grad
 
 
 SCRIPT = textwrap.dedent(

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from detplug_core.errors import ConfigError
-from detplug_torchvision.deploy.export import export_onnx, export_program
+from detplug_torchvision.deploy.export import export_onnx, export_program, inference_module
 from detplug_torchvision.deploy.extras import require
 from detplug_torchvision.deploy.model import DeployModel
 
@@ -68,7 +68,7 @@ def make_backend(
     if name == "pt2":
         if device.type != "cpu":
             raise ConfigError("backend pt2: benchmarked on the CPU only; use --device cpu")
-        module = export_program(model, size, dynamic=False).module(check_guards=False)
+        module = inference_module(export_program(model, size, dynamic=False))
         return lambda images: [module(img) for img in images]
     if name == "onnxruntime":
         ort = require("onnxruntime", "the onnxruntime backend")
