@@ -16,11 +16,14 @@ of ``--latency-iters`` calls (``detplug benchmark``'s timing code).
 
 The parts run separately: ``--skip-fcos``, ``--skip-rtmdet``, ``--skip-latency``,
 ``--latency-only``; ``--fcos-json``/``--rtmdet-json`` reuse a curve saved earlier (each run
-writes ``curve.json`` into its work dir). On a machine shared with other processes, compare
+writes ``curve.json`` into its work dir; ``--more-json NAME=PATH`` adds further saved curves,
+``--plot PNG`` draws mAP against training seconds for all of them). On a machine shared with other processes, compare
 speeds only within one invocation.
 
 Run:  python benchmarks/rtmdet_vs_fcos.py [--eval-every 50] [--lr-scales 0.5,2]
       python benchmarks/rtmdet_vs_fcos.py --latency-only --threads 2
+      python benchmarks/rtmdet_vs_fcos.py --fcos-json A/curve.json --rtmdet-json B/curve.json \
+          --more-json rtmdet_bf16=C/curve.json --skip-latency --plot curves.png
 """
 
 from __future__ import annotations
@@ -132,6 +135,31 @@ def compare(curves: dict, targets: tuple[float, float], budget_s: float) -> None
             print(f"  (its run ended at {last['train_s']:.1f} s: its last point)")
 
 
+def plot(curves: dict[str, dict], targets: tuple[float, float], path: Path) -> None:
+    """mAP against training seconds, one line per curve, the mAP target dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    for name, curve in curves.items():
+        label = f"{name} ({' '.join(curve['overrides'])})" if curve["overrides"] else name
+        xs = [0.0] + [p["train_s"] for p in curve["points"]]
+        ax.plot(xs, [0.0] + [p["mAP"] for p in curve["points"]], marker=".", label=label)
+    ax.axhline(targets[0], color="grey", linestyle="--", linewidth=1)
+    ax.set_xlabel("training seconds (evaluation excluded)")
+    ax.set_ylabel("COCO mAP (shapes val)")
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    print(f"wrote {path}")
+
+
 def latency(sizes: list[int], iters: int, num_classes: int) -> None:
     import torch
     from detplug_torchvision.deploy.benchmark import machine, run_benchmark
@@ -181,6 +209,11 @@ def main() -> None:
     parser.add_argument("--latency-iters", type=int, default=20)
     parser.add_argument("--latency-classes", type=int, default=80)
     parser.add_argument("--threads", type=int, default=None, help="torch threads for latency")
+    parser.add_argument("--plot", help="write mAP against training seconds to this PNG")
+    parser.add_argument(
+        "--more-json", nargs="*", default=[], metavar="NAME=PATH",
+        help="further saved curves (e.g. an RTMDet run with other overrides) to show and plot",
+    )  # fmt: skip
     args = parser.parse_args()
     targets = tuple(float(x) for x in args.targets.split(","))
     work = Path(args.work_dir)
@@ -196,10 +229,15 @@ def main() -> None:
             curves["rtmdet"] = train_curve(
                 RTMDET, work / "rtmdet", args.eval_every, args.rtmdet_overrides
             )
+        for item in args.more_json:
+            name, _, path = item.partition("=")
+            curves[name] = json.loads(Path(path).read_text())
         for name, curve in curves.items():
             show_curve(name, curve)
         if curves:
             compare(curves, targets, args.budget_s)
+        if args.plot and curves:
+            plot(curves, targets, Path(args.plot))
         if args.lr_scales:
             from detplug_core.config import load_config
 
