@@ -156,3 +156,31 @@ def test_size_matches_the_paper(size: str) -> None:
 def test_registered_names() -> None:
     for name in ("CSPNeXt", "CSPNeXtPAFPN", "RTMDetHead", "RTMDet", "DynamicSoftLabelAssigner"):
         assert MODELS.get(f"rtmdet.{name}") is not None
+
+
+def test_cspnext_and_pafpn_serve_another_detector() -> None:
+    """The backbone and neck are plain registered parts: FCOS trains and detects on them."""
+    pytest.importorskip("detplug_fcos")
+    from detplug_core.config import load_config
+
+    cfg = load_config("fcos::fcos_r18_fpn_shapes.yaml")["model"]
+    cfg["head"]["num_classes"] = 3
+    cfg["backbone"] = {"type": "rtmdet.CSPNeXt", "widen_factor": 0.375, "deepen_factor": 0.167}
+    cfg["neck"] = {"type": "rtmdet.CSPNeXtPAFPN", "out_channels": 64}
+    cfg["strides"] = [8, 16, 32]
+    model = MODELS.build(cfg)
+    assert type(model).__name__ == "FCOS" and type(model.backbone) is CSPNeXt
+    torch.manual_seed(0)
+    images = [torch.rand(3, 96, 128), torch.rand(3, 128, 96)]
+    targets = [
+        {"boxes": torch.tensor([[10.0, 12.0, 60.0, 70.0]]), "labels": torch.tensor([1])},
+        {"boxes": torch.tensor([[30.0, 5.0, 90.0, 40.0]]), "labels": torch.tensor([2])},
+    ]
+    losses = model(images, targets)
+    assert set(losses) == {"loss_cls", "loss_bbox", "loss_centerness"}
+    sum(losses.values()).backward()
+    _all_grads(model.backbone)
+    _all_grads(model.neck)
+    model.eval()
+    detections = model(images)
+    assert len(detections) == 2 and detections[0]["boxes"].shape[1] == 4
