@@ -141,10 +141,16 @@ def test_postprocess_keeps_best_and_suppresses_duplicates() -> None:
 
 
 # The paper's Table (640 x 640, 80 classes): params (M), GFLOPs (multiply-accumulates).
-PAPER = {"tiny": (4.8, 8.1), "s": (8.89, 14.8)}
+PAPER = {
+    "tiny": (4.8, 8.1),
+    "s": (8.89, 14.8),
+    "m": (24.71, 39.27),
+    "l": (52.3, 80.23),
+    "x": (94.86, 141.67),
+}
 
 
-@pytest.mark.parametrize("size", ["tiny", "s"])
+@pytest.mark.parametrize("size", list(PAPER))
 def test_size_matches_the_paper(size: str) -> None:
     model = build_from_config(f"models/rtmdet_{size}.yaml", num_classes=80)
     params, gflops = count_params(model) / 1e6, count_gflops(model, 640)

@@ -20,6 +20,9 @@ RECIPES = [
     "rtmdet::rtmdet_tiny_8xb32-300e_coco.yaml",
     "rtmdet::models/rtmdet_tiny.yaml",
     "rtmdet::models/rtmdet_s.yaml",
+    "rtmdet::models/rtmdet_m.yaml",
+    "rtmdet::models/rtmdet_l.yaml",
+    "rtmdet::models/rtmdet_x.yaml",
 ]
 
 
