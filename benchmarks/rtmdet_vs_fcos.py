@@ -16,9 +16,9 @@ of ``--latency-iters`` calls (``detplug benchmark``'s timing code).
 
 The parts run separately: ``--skip-fcos``, ``--skip-rtmdet``, ``--skip-latency``,
 ``--latency-only``; ``--fcos-json``/``--rtmdet-json`` reuse a curve saved earlier (each run
-writes ``curve.json`` into its work dir; ``--more-json NAME=PATH`` adds further saved curves,
-``--plot PNG`` draws mAP against training seconds for all of them). On a machine shared with other processes, compare
-speeds only within one invocation.
+writes ``curve.json`` into its work dir), ``--more-json NAME=PATH`` adds further saved
+curves, and ``--plot PNG`` draws mAP against training seconds for all of them. On a machine
+shared with other processes, compare speeds only within one invocation.
 
 Run:  python benchmarks/rtmdet_vs_fcos.py [--eval-every 50] [--lr-scales 0.5,2]
       python benchmarks/rtmdet_vs_fcos.py --latency-only --threads 2
