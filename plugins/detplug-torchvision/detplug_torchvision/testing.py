@@ -111,6 +111,37 @@ def sort_detections(det: dict[str, Tensor]) -> dict[str, Tensor]:
     return {k: v[order] for k, v in det.items()}
 
 
+def align_near_ties(
+    got: dict[str, Tensor], want: dict[str, Tensor], atol: float = 1e-4
+) -> dict[str, Tensor]:
+    """``got`` reordered to pair with ``want`` where ``want`` has near-ties.
+
+    Both come sorted by :func:`sort_detections`. Two implementations of one detector agree
+    on scores to ~1e-6, so two detections whose scores lie closer than that may come out in
+    either order. Within each run of ``want`` whose neighbouring scores differ by at most
+    ``atol``, each of ``want``'s detections takes the detection of ``got`` at those positions
+    with the same label and the nearest box; every other position is left as it is, so the
+    caller's element-wise comparison stays strict.
+    """
+    count = min(len(got["scores"]), len(want["scores"]))
+    order = torch.arange(len(got["scores"]))
+    start = 0
+    while start < count:
+        end = start + 1
+        while end < count and float(want["scores"][end - 1] - want["scores"][end]) <= atol:
+            end += 1
+        free = list(range(start, end))
+        for k in range(start, end):
+            cost = [
+                float((got["boxes"][f] - want["boxes"][k]).abs().max())
+                + 1e9 * float(got["labels"][f] != want["labels"][k])
+                for f in free
+            ]
+            order[k] = free.pop(min(range(len(free)), key=cost.__getitem__))
+        start = end
+    return {key: value[order] for key, value in got.items()}
+
+
 def assert_features_close(got: Sequence[Tensor], expected: Sequence[Tensor]) -> None:
     """Pyramid features of two backbones: detplug folds FrozenBatchNorm into convolutions,
     so they agree to 1e-4 relative to each level's largest value."""
