@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from detplug_torchvision.ops import batched_nms
+from detplug_torchvision.ops import batched_nms, level_topk, split_by_image
 from torch import Tensor
 
 from detplug_fcos import coder
@@ -56,12 +56,7 @@ class FCOSPostprocess:
         start = 0
         for count in num_per_level:
             level = scores[:, start : start + count].reshape(n, -1)  # [N, count * C]
-            if torch.compiler.is_exporting():
-                # A constant k whatever the image size: zero scores never pass the threshold.
-                level = torch.cat((level, level.new_zeros(n, self.topk_candidates)), dim=1)
-                value, index = level.topk(self.topk_candidates, dim=1)
-            else:
-                value, index = level.topk(min(self.topk_candidates, level.shape[1]), dim=1)
+            value, index = level_topk(level, self.topk_candidates)
             cand_scores.append(value)
             cand_index.append(index + start * num_classes)
             start += count
@@ -79,14 +74,7 @@ class FCOSPostprocess:
         boxes[:, 1::2] = boxes[:, 1::2].clamp(min=0).minimum(limits[:, 0:1])
 
         kept = batched_nms(boxes, score, image * num_classes + label, self.nms_thresh)
-        if n == 1:  # no per-image split: one image stays an exportable, data-independent graph
-            chunk = kept[: self.detections_per_img]
-            return [{"boxes": boxes[chunk], "scores": score[chunk], "labels": label[chunk]}]
-        # kept is sorted by score; a stable sort by image keeps that order within each image.
-        by_image = kept[torch.sort(image[kept], stable=True).indices]
-        counts = torch.bincount(image[by_image], minlength=n).tolist()
-        results = []
-        for chunk in by_image.split(counts):
-            chunk = chunk[: self.detections_per_img]
-            results.append({"boxes": boxes[chunk], "scores": score[chunk], "labels": label[chunk]})
-        return results
+        return [
+            {"boxes": boxes[chunk], "scores": score[chunk], "labels": label[chunk]}
+            for chunk in split_by_image(kept, image, n, self.detections_per_img)
+        ]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-from detplug_torchvision.testing import sort_detections  # noqa: F401  (shared, re-exported)
 from torch import Tensor, nn
 from torchvision.ops.misc import FrozenBatchNorm2d
 

@@ -6,7 +6,7 @@ import torch
 import torchvision
 from torch import Tensor
 
-__all__ = ["batched_nms", "multiscale_roi_align"]
+__all__ = ["batched_nms", "level_topk", "multiscale_roi_align", "split_by_image"]
 
 
 def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, iou_threshold: float) -> Tensor:
@@ -22,6 +22,33 @@ def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, iou_threshold: floa
     top = torch.cat((boxes.reshape(-1), boxes.new_zeros(1))).max()
     offsets = idxs.to(boxes) * (top + 1)
     return torchvision.ops.nms(boxes + offsets[:, None], scores, iou_threshold)
+
+
+def level_topk(scores: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """``scores.topk(min(k, L), dim=1)`` of a level's scores ``[N, L]``: values and indices.
+
+    While exporting, a constant ``k`` whatever the image size: the top-k runs over the
+    scores with ``k`` zeros appended, and a zero score never passes a detector's threshold
+    (its indices then point past the level and are dropped with it).
+    """
+    if torch.compiler.is_exporting():
+        scores = torch.cat((scores, scores.new_zeros(scores.shape[0], k)), dim=1)
+        return scores.topk(k, dim=1)
+    return scores.topk(min(k, scores.shape[1]), dim=1)
+
+
+def split_by_image(kept: Tensor, image: Tensor, num_images: int, cap: int) -> list[Tensor]:
+    """Per image, the first ``cap`` of ``kept`` (indices in descending score order, as
+    :func:`batched_nms` returns them) whose ``image`` is that image, still in score order.
+
+    One image takes no split: its graph stays data-independent, so it exports.
+    """
+    if num_images == 1:
+        return [kept[:cap]]
+    # A stable sort by image keeps the score order within each image.
+    by_image = kept[torch.sort(image[kept], stable=True).indices]
+    counts = torch.bincount(image[by_image], minlength=num_images).tolist()
+    return [chunk[:cap] for chunk in by_image.split(counts)]
 
 
 def multiscale_roi_align(

@@ -142,6 +142,19 @@ def align_near_ties(
     return {key: value[order] for key, value in got.items()}
 
 
+def assert_detections_match(
+    got: dict[str, Tensor], want: dict[str, Tensor], tol: dict[str, float] = TOL
+) -> None:
+    """One image's detections of two implementations (labels numbered alike): sorted by
+    score, near-ties paired (:func:`align_near_ties`), then equal labels and scores and
+    boxes within ``tol``."""
+    got, want = sort_detections(got), sort_detections(want)
+    got = align_near_ties(got, want, tol["atol"])
+    assert torch.equal(got["labels"], want["labels"])
+    torch.testing.assert_close(got["scores"], want["scores"], **tol)
+    torch.testing.assert_close(got["boxes"], want["boxes"], **tol)
+
+
 def assert_features_close(got: Sequence[Tensor], expected: Sequence[Tensor]) -> None:
     """Pyramid features of two backbones: detplug folds FrozenBatchNorm into convolutions,
     so they agree to 1e-4 relative to each level's largest value."""
