@@ -15,7 +15,7 @@ from detplug_faster_rcnn import (  # noqa: F401  (registers the components)
     rpn_head,
     sampler,
 )
-from detplug_faster_rcnn.cli import detplug_cli_commands
+from detplug_faster_rcnn.convert import CONVERTER
 from detplug_faster_rcnn.registries import MODELS
 
 __version__ = "0.1.0"
@@ -23,8 +23,12 @@ __all__ = ["MODELS", "detplug_cli_commands"]
 
 
 @detplug_core.hookimpl
+def detplug_cli_commands() -> list[Any]:
+    """``detplug convert torchvision-faster-rcnn``: the command of ``convert.CONVERTER``."""
+    return [CONVERTER.cli_group()]
+
+
+@detplug_core.hookimpl
 def detplug_pretrained_weights() -> dict[str, Any]:
     """torchvision's published weights this plugin converts, by name."""
-    from detplug_faster_rcnn.pretrained import published_weights
-
-    return published_weights()
+    return CONVERTER.published_weights()

@@ -6,14 +6,22 @@ has 91 outputs indexed by COCO category id (0: background, ten ids unused by COC
 ``classes="coco80"`` (the default) keeps background + the 80 real categories in id order,
 so labels match detplug-coco's contiguous labels (``num_classes: 80``); ``classes="all"``
 keeps all (``num_classes: 90``, detplug label = category id - 1).
+
+:data:`CONVERTER` is the ``detplug convert torchvision-faster-rcnn`` command and the
+published weights (``load_from: FasterRCNN_ResNet50_FPN_Weights.COCO_V1``; the V2 variant is
+another architecture and is not offered), by detplug_torchvision.conversion.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
-from detplug_torchvision.convert_common import COCO80_IDS  # noqa: F401  (re-exported)
+from detplug_torchvision.conversion import (
+    COCO80_IDS,
+    TorchvisionConverter,
+    check_classes,
+    rename_key,
+)
 from torch import Tensor
 
 # (torchvision key pattern, detplug replacement), first match wins.
@@ -30,17 +38,12 @@ _RULES = [
 
 def rename(key: str) -> str:
     """The detplug name of one torchvision key; KeyError if it has none."""
-    for pattern, repl in _RULES:
-        new, n = re.subn(pattern, repl, key)
-        if n:
-            return new
-    raise KeyError(f"unexpected key in a torchvision Faster R-CNN state dict: {key}")
+    return rename_key(key, _RULES, "Faster R-CNN")
 
 
 def convert_state_dict(state: Mapping[str, Tensor], classes: str = "coco80") -> dict[str, Tensor]:
     """torchvision Faster R-CNN state dict -> detplug FasterRCNN state dict."""
-    if classes not in ("coco80", "all"):
-        raise ValueError(f"classes must be 'coco80' or 'all', got {classes!r}")
+    check_classes(classes)
     out = {rename(k): v for k, v in state.items() if not k.endswith("num_batches_tracked")}
     if classes == "coco80":
         rows = [0, *COCO80_IDS]  # background stays first
@@ -57,19 +60,11 @@ def convert_state_dict(state: Mapping[str, Tensor], classes: str = "coco80") -> 
     return out
 
 
-def convert_file(src: str, dst: str, classes: str = "coco80") -> int:
-    """Read a torchvision checkpoint, write ``{"model": state_dict, "meta": {...}}``
-    (detplug_torchvision.convert_common); returns the number of tensors."""
-    from detplug_torchvision.convert_common import coco80_names, read_source, write_converted
-
-    from detplug_core.errors import CheckpointError
-
-    state = read_source(src)
-    try:
-        converted = convert_state_dict(state, classes=classes)
-    except KeyError as err:
-        raise CheckpointError(f"{src}: {err.args[0]}") from None
-    meta: dict = {"converted_from": "torchvision fasterrcnn_resnet50_fpn", "source": str(src)}
-    if classes == "coco80":
-        meta["classes"] = coco80_names()
-    return write_converted(dst, converted, meta)
+CONVERTER = TorchvisionConverter(
+    command="torchvision-faster-rcnn",
+    model="fasterrcnn_resnet50_fpn",
+    config="faster_rcnn::faster_rcnn_r50_fpn_tv.yaml",
+    all_classes="torchvision's 90 foreground slots (num_classes 90)",
+    convert_state_dict=convert_state_dict,
+    weights=("FasterRCNN_ResNet50_FPN_Weights.COCO_V1",),
+)

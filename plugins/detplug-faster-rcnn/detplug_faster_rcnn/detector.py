@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from detplug_torchvision.preprocessor import build_part
+from detplug_torchvision.parts import build_backbone_and_neck, build_part
 from detplug_torchvision.targets import training_targets
 from torch import Tensor, nn
 
@@ -38,8 +38,7 @@ class FasterRCNN(nn.Module):
         self.preprocessor = build_part(
             MODELS, preprocessor, "FasterRCNN", "preprocessor", "DetPreprocessor"
         )
-        self.backbone = MODELS.build(backbone)
-        self.neck = MODELS.build(neck, in_channels=self.backbone.out_channels)
+        self.backbone, self.neck = build_backbone_and_neck(MODELS, backbone, neck, "FasterRCNN")
         self.rpn = MODELS.build(rpn, in_channels=self.neck.out_channels)
         self.roi_head = MODELS.build(roi_head, in_channels=self.neck.out_channels)
 

@@ -1,7 +1,7 @@
 """Building a stage's parts (``rpn.assigner``, ``roi_head.postprocess``, ...) from config.
 
 Each part has its own optional config dict, built through the plugin's registry like the
-one-stage detectors' parts (``detplug_torchvision.preprocessor.build_part``): ``type`` may
+one-stage detectors' parts (``detplug_torchvision.parts.build_part``): ``type`` may
 be left out for the default class, and a user's ``type`` swaps the part. The stage's flat,
 torchvision-named keys (``rpn.fg_iou_thresh``, ``roi_head.detections_per_img``, ...; the
 shipped configs use them) stay documented shorthands: each fills the argument of the same
@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detplug_torchvision.preprocessor import build_part
+from detplug_torchvision.parts import build_part
 
 from detplug_core.errors import BuildError, DetplugError
 from detplug_core.registry.build import accepted_parameters

@@ -45,7 +45,7 @@ def torchvision_fcos(
     The result loads into fcos::fcos_r50_fpn_tv.yaml (set head.num_classes to the
     printed C). Without a class option every torchvision slot is kept (C = C_tv)."""
     import torch
-    from detplug_torchvision.convert_common import read_source, write_converted
+    from detplug_torchvision.conversion import read_source, write_converted
 
     from detplug_core.errors import CheckpointError, ConfigError
     from detplug_fcos.convert import (

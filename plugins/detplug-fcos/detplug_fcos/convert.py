@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from detplug_torchvision.convert_common import COCO80_IDS, coco80_names  # noqa: F401
+from detplug_torchvision.conversion import COCO80_IDS, coco80_names  # noqa: F401
 from torch import Tensor
 
 from detplug_core.errors import CheckpointError

@@ -6,10 +6,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
-from detplug_torchvision.preprocessor import build_part
+from detplug_torchvision.parts import build_backbone_and_neck, build_part
+from detplug_torchvision.prior_cache import PriorCache
+from detplug_torchvision.targets import matched_targets, training_targets
 from torch import Tensor, nn
 
-from detplug_core.errors import BuildError
 from detplug_fcos.points import level_points
 from detplug_fcos.registries import MODELS
 
@@ -58,16 +59,7 @@ class FCOS(nn.Module):
     ) -> None:
         super().__init__()
         self.preprocessor = _build(preprocessor, "preprocessor", "DetPreprocessor")
-        self.backbone = MODELS.build(backbone)
-        self.neck = MODELS.build(neck, in_channels=list(self.backbone.out_channels))
-        if list(getattr(self.neck, "in_channels", self.backbone.out_channels)) != list(
-            self.backbone.out_channels
-        ):
-            raise BuildError(
-                f"FCOS: neck.in_channels {list(self.neck.in_channels)} differ from the "
-                f"backbone's out_channels {list(self.backbone.out_channels)}; leave "
-                "neck.in_channels out to take the backbone's"
-            )
+        self.backbone, self.neck = build_backbone_and_neck(MODELS, backbone, neck, "FCOS")
         self.head = MODELS.build(head, in_channels=self.neck.out_channels)
         self.assigner = _build(assigner, "assigner", "FCOSAssigner")
         self.loss = _build(loss, "loss", "FCOSLoss")
@@ -75,25 +67,17 @@ class FCOS(nn.Module):
         self.strides = [int(s) for s in strides]
         self.point_offset = float(point_offset)
         self.num_classes = self.head.num_classes
-        self._points_cache: dict[tuple, tuple[Tensor, Tensor]] = {}
+        self._points_cache: PriorCache[tuple[Tensor, Tensor]] = PriorCache()
 
     def points(self, levels: list[Tensor], batch_size: tuple[int, int]) -> tuple[Tensor, Tensor]:
         """Cached :func:`level_points` for these feature shapes and batch size."""
-        if torch.compiler.is_exporting():  # symbolic shapes: no cache keyed by sizes
-            shapes = [(x.shape[-2], x.shape[-1]) for x in levels]
-            return level_points(
+        return self._points_cache.get(
+            levels,
+            lambda shapes: level_points(
                 shapes, batch_size, self.strides, self.point_offset, levels[0].device
-            )
-        shapes = tuple((int(x.shape[-2]), int(x.shape[-1])) for x in levels)
-        key = (shapes, batch_size, levels[0].device)
-        if key not in self._points_cache:
-            if len(self._points_cache) > 64:
-                self._points_cache.clear()
-            with torch.inference_mode(False):  # cached points serve training too
-                self._points_cache[key] = level_points(
-                    shapes, batch_size, self.strides, self.point_offset, levels[0].device
-                )
-        return self._points_cache[key]
+            ),
+            key=batch_size,
+        )
 
     def forward(
         self, images: Sequence[Tensor], targets: Sequence[Mapping[str, Tensor]] | None = None
@@ -105,8 +89,8 @@ class FCOS(nn.Module):
             if len(targets) != len(images):
                 raise ValueError(f"got {len(images)} images but {len(targets)} targets")
             device = next(self.parameters()).device
-            clean = [self._clean_target(i, t, device) for i, t in enumerate(targets)]
-            return self._forward(images, clean)
+            gts = training_targets(targets, device, self.num_classes)
+            return self._forward(images, [(t["boxes"], t["labels"]) for t in gts])
         # Detections are not differentiable (top-k, NMS): skip autograd bookkeeping.
         with torch.inference_mode():
             return self._forward(images, None)
@@ -138,34 +122,7 @@ class FCOS(nn.Module):
         all_boxes, all_labels = [], []
         for gt_boxes, gt_labels in targets:
             index = self.assigner(points, sizes, lower, upper, gt_boxes)  # [A]
-            if gt_boxes.shape[0] == 0:
-                all_boxes.append(points.new_zeros((points.shape[0], 4)))
-                all_labels.append(index)
-                continue
-            safe = index.clamp(min=0)
-            all_boxes.append(gt_boxes[safe])
-            all_labels.append(torch.where(index >= 0, gt_labels[safe], index))
+            boxes, labels = matched_targets(index, gt_boxes, gt_labels)
+            all_boxes.append(boxes)
+            all_labels.append(labels)
         return torch.stack(all_boxes), torch.stack(all_labels)
-
-    def _clean_target(
-        self, i: int, target: Mapping[str, Tensor], device: torch.device
-    ) -> tuple[Tensor, Tensor]:
-        """Plain-tensor boxes [M, 4] and labels [M] on ``device``, without ignored boxes."""
-        boxes = torch.as_tensor(target["boxes"]).as_subclass(Tensor)
-        labels = torch.as_tensor(target["labels"]).as_subclass(Tensor)
-        if boxes.numel() == 0:  # also accept [0] for an image without boxes
-            boxes = boxes.reshape(0, 4)
-        if boxes.dim() != 2 or boxes.shape[-1] != 4 or labels.shape != boxes.shape[:1]:
-            raise ValueError(
-                f"target {i}: boxes must be [M, 4] and labels [M], got "
-                f"{list(boxes.shape)} and {list(labels.shape)}"
-            )
-        if "ignore" in target:
-            keep = ~torch.as_tensor(target["ignore"], dtype=torch.bool)
-            boxes, labels = boxes[keep], labels[keep]
-        if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= self.num_classes):
-            raise ValueError(
-                f"target {i}: labels must be in 0..{self.num_classes - 1} (no background "
-                f"class), got {labels.tolist()}"
-            )
-        return boxes.to(device, torch.float32), labels.to(device, torch.long)

@@ -11,7 +11,7 @@ from torch import nn
 from torchvision import tv_tensors
 from torchvision.models.detection.fcos import FCOS as TvFCOS
 
-from detplug_core.errors import BuildError
+from detplug_core.errors import BuildError, ConfigError
 
 SMALL = "models/fcos_r18_fpn_small.yaml"
 STRIDES = [8, 16, 32, 64, 128]
@@ -162,7 +162,7 @@ def test_train_with_empty_targets_and_tv_tensors(small_model) -> None:
 
 def test_train_rejects_bad_targets(small_model) -> None:
     small_model.train()
-    with pytest.raises(ValueError, match=r"labels must be in 0\.\.2"):
+    with pytest.raises(ConfigError, match=r"labels \[3\] outside 0\.\.2"):
         small_model(
             [torch.rand(3, 32, 32)],
             [{"boxes": torch.tensor([[1.0, 1, 9, 9]]), "labels": torch.tensor([3])}],

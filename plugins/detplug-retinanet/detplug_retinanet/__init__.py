@@ -11,7 +11,7 @@ from detplug_retinanet import (  # noqa: F401  (registers the components)
     losses,
     postprocess,
 )
-from detplug_retinanet.cli import detplug_cli_commands
+from detplug_retinanet.convert import CONVERTER
 from detplug_retinanet.registries import MODELS
 
 __version__ = "0.1.0"
@@ -19,8 +19,12 @@ __all__ = ["MODELS", "detplug_cli_commands"]
 
 
 @detplug_core.hookimpl
+def detplug_cli_commands() -> list[Any]:
+    """``detplug convert torchvision-retinanet``: the command of ``convert.CONVERTER``."""
+    return [CONVERTER.cli_group()]
+
+
+@detplug_core.hookimpl
 def detplug_pretrained_weights() -> dict[str, Any]:
     """torchvision's published weights this plugin converts, by name."""
-    from detplug_retinanet.pretrained import published_weights
-
-    return published_weights()
+    return CONVERTER.published_weights()

@@ -5,6 +5,10 @@ torchvision's COCO models have 91 class outputs indexed by COCO category id: ind
 ten ids unused by COCO are never trained as positives. ``classes="coco80"`` (the default)
 keeps the 80 real categories in id order, so labels match detplug-coco's contiguous labels
 (``num_classes: 80``); ``classes="all"`` keeps all 91 outputs (label = category id).
+
+:data:`CONVERTER` is the ``detplug convert torchvision-retinanet`` command and the published
+weights (``load_from: RetinaNet_ResNet50_FPN_Weights.COCO_V1``; the V2 variant is another
+architecture and is not offered), by detplug_torchvision.conversion.
 """
 
 from __future__ import annotations
@@ -12,7 +16,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from detplug_torchvision.convert_common import COCO80_IDS  # noqa: F401  (re-exported)
+from detplug_torchvision.conversion import (
+    COCO80_IDS,
+    TorchvisionConverter,
+    check_classes,
+    rename_key,
+)
 from torch import Tensor
 
 # (torchvision key pattern, detplug replacement), first match wins.
@@ -37,12 +46,7 @@ def _upgrade_v1(key: str) -> str:
 
 def rename(key: str) -> str:
     """The detplug name of one torchvision key; KeyError if it has none."""
-    key = _upgrade_v1(key)
-    for pattern, repl in _RULES:
-        new, n = re.subn(pattern, repl, key)
-        if n:
-            return new
-    raise KeyError(f"unexpected key in a torchvision RetinaNet state dict: {key}")
+    return rename_key(_upgrade_v1(key), _RULES, "RetinaNet")
 
 
 def select_classes(t: Tensor, num_classes: int, keep: list[int]) -> Tensor:
@@ -55,8 +59,7 @@ def convert_state_dict(
     state: Mapping[str, Tensor], num_anchors: int = 9, classes: str = "coco80"
 ) -> dict[str, Tensor]:
     """torchvision RetinaNet state dict -> detplug RetinaNet state dict."""
-    if classes not in ("coco80", "all"):
-        raise ValueError(f"classes must be 'coco80' or 'all', got {classes!r}")
+    check_classes(classes)
     out: dict[str, Tensor] = {}
     for key, value in state.items():
         if key.endswith("num_batches_tracked"):
@@ -71,19 +74,11 @@ def convert_state_dict(
     return out
 
 
-def convert_file(src: str, dst: str, classes: str = "coco80") -> int:
-    """Read a torchvision checkpoint, write ``{"model": state_dict, "meta": {...}}``
-    (detplug_torchvision.convert_common); returns the number of tensors."""
-    from detplug_torchvision.convert_common import coco80_names, read_source, write_converted
-
-    from detplug_core.errors import CheckpointError
-
-    state = read_source(src)
-    try:
-        converted = convert_state_dict(state, classes=classes)
-    except KeyError as err:
-        raise CheckpointError(f"{src}: {err.args[0]}") from None
-    meta: dict = {"converted_from": "torchvision retinanet_resnet50_fpn", "source": str(src)}
-    if classes == "coco80":
-        meta["classes"] = coco80_names()
-    return write_converted(dst, converted, meta)
+CONVERTER = TorchvisionConverter(
+    command="torchvision-retinanet",
+    model="retinanet_resnet50_fpn",
+    config="retinanet::retinanet_r50_fpn_tv.yaml",
+    all_classes="torchvision's 91 class slots (num_classes 91)",
+    convert_state_dict=convert_state_dict,
+    weights=("RetinaNet_ResNet50_FPN_Weights.COCO_V1",),
+)

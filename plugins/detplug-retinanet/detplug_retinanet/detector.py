@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
-from detplug_torchvision.preprocessor import build_part
+from detplug_torchvision.parts import build_backbone_and_neck, build_part
 from detplug_torchvision.targets import training_targets
 from torch import Tensor, nn
 from torchvision.models.detection._utils import BoxCoder
@@ -113,8 +113,7 @@ class RetinaNet(nn.Module):
         self.preprocessor = build_part(
             MODELS, preprocessor, "RetinaNet", "preprocessor", "DetPreprocessor"
         )
-        self.backbone = MODELS.build(backbone)
-        self.neck = MODELS.build(neck, in_channels=self.backbone.out_channels)
+        self.backbone, self.neck = build_backbone_and_neck(MODELS, backbone, neck, "RetinaNet")
         self.anchor_generator = MODELS.build(p["anchor_generator"] or DEFAULT_ANCHORS)
         num_anchors = self.anchor_generator.num_anchors_per_location
         if len(set(num_anchors)) != 1:

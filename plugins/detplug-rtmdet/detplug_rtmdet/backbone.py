@@ -7,7 +7,7 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from detplug_torchvision.backbones._common import init_from_checkpoint, set_norm_eval
+from detplug_torchvision.backbones import FreezableBackbone, init_from_checkpoint
 from torch import Tensor, nn
 
 from detplug_core.errors import BuildError
@@ -24,7 +24,7 @@ _STAGES = (
 
 
 @MODELS.register()
-class CSPNeXt(nn.Module):
+class CSPNeXt(FreezableBackbone):
     """CSPNeXt-P5 (Lyu et al., RTMDet), returning an ``OrderedDict`` of stage outputs.
 
     Args:
@@ -84,25 +84,11 @@ class CSPNeXt(nn.Module):
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
         init_from_checkpoint(self, init, "CSPNeXt")
-        self._freeze()
+        self.freeze_stages()
 
-    def _frozen(self) -> list[nn.Module]:
+    def frozen_modules(self) -> list[nn.Module]:
         parts = [self.stem] + [getattr(self, f"stage{i}") for i in range(1, 5)]
         return parts[: self.frozen_stages + 1]
-
-    def _freeze(self) -> None:
-        for module in self._frozen():
-            module.eval()
-            for p in module.parameters():
-                p.requires_grad_(False)
-
-    def train(self, mode: bool = True) -> CSPNeXt:
-        super().train(mode)
-        for module in self._frozen():
-            module.eval()
-        if mode and self.norm_eval:
-            set_norm_eval(self)
-        return self
 
     def forward(self, x: Tensor) -> OrderedDict[str, Tensor]:
         """[N, 3, H, W] -> ``{"c3": [N, C3, H/8, W/8], ...}`` for the chosen stages."""

@@ -7,8 +7,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
-from detplug_torchvision.preprocessor import build_part
-from detplug_torchvision.targets import training_targets
+from detplug_torchvision.parts import build_backbone_and_neck, build_part
+from detplug_torchvision.prior_cache import PriorCache
+from detplug_torchvision.targets import matched_targets, training_targets
 from torch import Tensor, nn
 
 from detplug_core.errors import BuildError
@@ -58,14 +59,7 @@ class RTMDet(nn.Module):
     ) -> None:
         super().__init__()
         self.preprocessor = _build(preprocessor, "preprocessor", "DetPreprocessor")
-        self.backbone = MODELS.build(backbone)
-        self.neck = MODELS.build(neck, in_channels=list(self.backbone.out_channels))
-        if list(self.neck.in_channels) != list(self.backbone.out_channels):
-            raise BuildError(
-                f"RTMDet: neck.in_channels {list(self.neck.in_channels)} differ from the "
-                f"backbone's out_channels {list(self.backbone.out_channels)}; leave "
-                "neck.in_channels out to take the backbone's"
-            )
+        self.backbone, self.neck = build_backbone_and_neck(MODELS, backbone, neck, "RTMDet")
         self.head = MODELS.build(head, in_channels=self.neck.out_channels)
         self.assigner = _build(assigner, "assigner", "DynamicSoftLabelAssigner")
         self.loss = _build(loss, "loss", "RTMDetLoss")
@@ -81,23 +75,14 @@ class RTMDet(nn.Module):
             for m in self.modules():
                 if isinstance(m, nn.BatchNorm2d):
                     m.momentum = float(norm_momentum)
-        self._points_cache: dict[tuple, tuple[Tensor, Tensor]] = {}
+        self._points_cache: PriorCache[tuple[Tensor, Tensor]] = PriorCache()
 
     def points(self, levels: list[Tensor]) -> tuple[Tensor, Tensor]:
         """Cached :func:`level_points` for these feature shapes."""
-        if torch.compiler.is_exporting():  # symbolic shapes: no cache keyed by sizes
-            shapes = [(x.shape[-2], x.shape[-1]) for x in levels]
-            return level_points(shapes, self.strides, self.point_offset, levels[0].device)
-        shapes = tuple((int(x.shape[-2]), int(x.shape[-1])) for x in levels)
-        key = (shapes, levels[0].device)
-        if key not in self._points_cache:
-            if len(self._points_cache) > 64:
-                self._points_cache.clear()
-            with torch.inference_mode(False):  # cached points serve training too
-                self._points_cache[key] = level_points(
-                    shapes, self.strides, self.point_offset, levels[0].device
-                )
-        return self._points_cache[key]
+        return self._points_cache.get(
+            levels,
+            lambda shapes: level_points(shapes, self.strides, self.point_offset, levels[0].device),
+        )
 
     def forward(
         self, images: Sequence[Tensor], targets: Sequence[Mapping[str, Tensor]] | None = None
@@ -133,13 +118,9 @@ class RTMDet(nn.Module):
             index, iou = self.assigner(
                 cls_logits[i].detach(), pred_boxes[i].detach(), points, strides, boxes, labels
             )
-            safe = index.clamp(min=0)
-            if boxes.shape[0] == 0:
-                gt_boxes.append(points.new_zeros((points.shape[0], 4)))
-                gt_labels.append(index)
-            else:
-                gt_boxes.append(boxes[safe])
-                gt_labels.append(torch.where(index >= 0, labels[safe], index))
+            matched_boxes, matched_labels = matched_targets(index, boxes, labels)
+            gt_boxes.append(matched_boxes)
+            gt_labels.append(matched_labels)
             quality.append(iou)
         return self.loss(
             cls_logits, pred_boxes, torch.stack(gt_boxes), torch.stack(gt_labels),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -97,20 +97,3 @@ class DetPreprocessor(nn.Module):
             pad = (0, width - img.shape[2], 0, height - img.shape[1])
             padded.append(F.pad((img - self.mean) / self.std, pad, value=self.pad_value))
         return torch.stack(padded)
-
-
-def build_part(
-    registry: Any,
-    cfg: Mapping | None,
-    owner: str,
-    key: str,
-    default_type: str,
-    **default_args: Any,
-) -> Any:
-    """A detector's optional part (``preprocessor``, ``loss``, ``postprocess``), built through
-    the detector's own (scoped) registry as every detector builds it (docs/architecture.md):
-    ``None`` or a config without ``type`` gives ``default_type`` (a user's ``type`` swaps
-    the part). ``default_args`` are what the owner hands the part (a box coder, ...)."""
-    cfg = dict(cfg or {})
-    cfg.setdefault("type", default_type)
-    return registry.build(cfg, path=f"{owner}.{key}", **default_args)

@@ -11,14 +11,14 @@ error naming the file, its URL and the folder to put it in.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlparse
 
 import torch
 from torch import Tensor
 
+from detplug_core.env import env_flag
 from detplug_core.errors import CheckpointError, ConfigError
 
 OFFLINE_ENV = "DETPLUG_OFFLINE"
@@ -62,7 +62,7 @@ def fetch_state_dict(name: str, supported: Iterable[str]) -> dict[str, Tensor]:
         f"download {url} and put it there (or set TORCH_HOME to a folder holding "
         f"hub/checkpoints/{path.name})"
     )
-    if not path.is_file() and os.environ.get(OFFLINE_ENV, "") not in ("", "0"):
+    if not path.is_file() and env_flag(OFFLINE_ENV, False):
         raise CheckpointError(f"{missing} ({OFFLINE_ENV} is set: nothing is downloaded)")
     try:
         state = weights.get_state_dict(  # type: ignore[attr-defined]
@@ -75,23 +75,3 @@ def fetch_state_dict(name: str, supported: Iterable[str]) -> dict[str, Tensor]:
     if not isinstance(state, dict):
         raise CheckpointError(f"weights {name}: {path} holds no state dict")
     return state
-
-
-def coco80_detector_weights(
-    name: str, supported: Iterable[str], convert: Callable[[dict[str, Tensor]], dict]
-) -> dict[str, Any]:
-    """A detplug checkpoint dict (``model``, ``meta.classes``) of a torchvision COCO
-    detector's weights ``name``, converted by the plugin's ``convert(state)`` to the 80 real
-    COCO classes (the converters' ``classes="coco80"``)."""
-    from detplug_torchvision.convert_common import COCO80_IDS
-
-    state = fetch_state_dict(name, supported)
-    try:
-        model = convert(state)
-    except KeyError as err:
-        raise CheckpointError(f"weights {name}: {err.args[0]}") from None
-    names = weights_enum(name, supported).meta["categories"]  # type: ignore[attr-defined]
-    return {
-        "model": model,
-        "meta": {"classes": [names[i] for i in COCO80_IDS], "converted_from": name},
-    }

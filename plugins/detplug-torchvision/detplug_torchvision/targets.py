@@ -22,6 +22,11 @@ def training_targets(
         if boxes.numel() == 0:  # also accept [0] for an image without boxes
             boxes = boxes.reshape(0, 4)
         labels = torch.as_tensor(t["labels"]).to(device, torch.int64)
+        if boxes.dim() != 2 or boxes.shape[-1] != 4 or labels.shape != boxes.shape[:1]:
+            raise ValueError(
+                f"target {i}: boxes must be [M, 4] and labels [M], got "
+                f"{list(boxes.shape)} and {list(labels.shape)}"
+            )
         ignore = t.get("ignore")
         if ignore is not None and len(ignore):
             keep = ~torch.as_tensor(ignore, dtype=torch.bool, device=device)
@@ -33,3 +38,13 @@ def training_targets(
             )
         out.append({"boxes": boxes, "labels": labels})
     return out
+
+
+def matched_targets(index: Tensor, gt_boxes: Tensor, gt_labels: Tensor) -> tuple[Tensor, Tensor]:
+    """The box ``[A, 4]`` and label ``[A]`` each prior is matched to, from an assigner's
+    ``index`` ``[A]`` into the image's ``gt_boxes`` ``[M, 4]`` / ``gt_labels`` ``[M]``
+    (negative: background, whose label is that negative value and whose box is zeros)."""
+    if gt_boxes.shape[0] == 0:
+        return gt_boxes.new_zeros((index.shape[0], 4)), index
+    safe = index.clamp(min=0)
+    return gt_boxes[safe], torch.where(index >= 0, gt_labels[safe], index)

@@ -11,19 +11,14 @@ from torchvision.models import mobilenetv3 as tv_mobilenet
 from torchvision.models._utils import IntermediateLayerGetter
 
 from detplug_core.errors import BuildError
-from detplug_torchvision.backbones._common import (
-    freeze,
-    init_from_checkpoint,
-    norm_layer,
-    set_norm_eval,
-)
+from detplug_torchvision.backbones.base import FreezableBackbone, init_from_checkpoint, norm_layer
 from detplug_torchvision.registries import MODELS
 
 _ARCHS = {"large": tv_mobilenet.mobilenet_v3_large, "small": tv_mobilenet.mobilenet_v3_small}
 
 
 @MODELS.register()
-class MobileNetV3(nn.Module):
+class MobileNetV3(FreezableBackbone):
     """torchvision's MobileNetV3 ``features`` returning the outputs of selected stages.
 
     Stages follow torchvision's detection extractor: stage 0 is the stem, stages 1..4 end
@@ -75,21 +70,10 @@ class MobileNetV3(nn.Module):
             features, {str(starts[k]): name for k, name in zip(stages, self.out_names, strict=True)}
         )
         init_from_checkpoint(self.body, init, "MobileNetV3")
-        for module in self._frozen_modules():
-            freeze(module)
+        self.freeze_stages()
 
-    def _frozen_modules(self) -> list[nn.Module]:
+    def frozen_modules(self) -> list[nn.Module]:
         return [m for name, m in self.body.named_children() if int(name) < self._frozen_until]
-
-    def train(self, mode: bool = True) -> MobileNetV3:
-        """Train mode, except frozen blocks (and all norms with ``norm_eval``) stay in eval."""
-        super().train(mode)
-        if mode:
-            for module in self._frozen_modules():
-                module.eval()
-            if self.norm_eval:
-                set_norm_eval(self)
-        return self
 
     def forward(self, x: Tensor) -> OrderedDict[str, Tensor]:
         """x: [N, 3, H, W] -> {"stage4": [N, 160, H/32, W/32], "stage5": [N, 960, ...]}."""

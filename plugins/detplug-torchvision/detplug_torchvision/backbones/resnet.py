@@ -11,13 +11,8 @@ from torchvision.models import resnet as tv_resnet
 from torchvision.models._utils import IntermediateLayerGetter
 
 from detplug_core.errors import BuildError
-from detplug_torchvision.backbones._common import (
-    freeze,
-    init_from_checkpoint,
-    norm_layer,
-    set_norm_eval,
-)
 from detplug_torchvision.backbones._fused import FoldedConvBN, can_fold
+from detplug_torchvision.backbones.base import FreezableBackbone, init_from_checkpoint, norm_layer
 from detplug_torchvision.pretrained import fetch_state_dict
 from detplug_torchvision.registries import MODELS
 
@@ -41,7 +36,7 @@ def _stage_index(item: int | str) -> int:
 
 
 @MODELS.register()
-class ResNet(nn.Module):
+class ResNet(FreezableBackbone):
     """A torchvision ResNet without its classifier, returning ``OrderedDict`` of stage outputs.
 
     Args:
@@ -99,26 +94,15 @@ class ResNet(nn.Module):
         init_from_checkpoint(self.body, init, "ResNet")
         if weights is not None:
             load_torchvision_weights(self.body, weights, depth)
-        for module in self._frozen_modules():
-            freeze(module)
+        self.freeze_stages()
         self._return_layers = dict(self.body.return_layers)
         self._folder = FoldedConvBN() if norm == "FrozenBN" else None
 
-    def _frozen_modules(self) -> list[nn.Module]:
+    def frozen_modules(self) -> list[nn.Module]:
         if self.frozen_stages < 0:
             return []
         names = ["conv1", "bn1"] + [f"layer{i}" for i in range(1, self.frozen_stages + 1)]
         return [getattr(self.body, n) for n in names if hasattr(self.body, n)]
-
-    def train(self, mode: bool = True) -> ResNet:
-        """Train mode, except frozen stages (and all norms with ``norm_eval``) stay in eval."""
-        super().train(mode)
-        if mode:
-            for module in self._frozen_modules():
-                module.eval()
-            if self.norm_eval:
-                set_norm_eval(self)
-        return self
 
     def forward(self, x: Tensor) -> OrderedDict[str, Tensor]:
         """x: [N, 3, H, W] -> {"c3": [N, C3, H/8, W/8], ...} for the selected stages."""

@@ -1,4 +1,9 @@
-"""Pieces shared by the backbones: norm layers, stage freezing, loading a local checkpoint."""
+"""What every backbone is built from: norm layers, frozen stages, loading a local checkpoint.
+
+Public: detplug's own backbones use it, and so do those of other plugins (RTMDet's CSPNeXt)
+and a third-party backbone that wants the same ``norm``, ``frozen_stages``, ``norm_eval``
+and ``init`` arguments.
+"""
 
 from __future__ import annotations
 
@@ -38,6 +43,38 @@ def set_norm_eval(module: nn.Module) -> None:
     for m in module.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
             m.eval()
+
+
+class FreezableBackbone(nn.Module):
+    """A backbone whose first stages can be frozen and whose norms can stay in eval mode.
+
+    A subclass sets ``norm_eval`` and returns its frozen modules from
+    :meth:`frozen_modules`, then calls :meth:`freeze_stages` at the end of ``__init__``:
+    their parameters stop training, and :meth:`train` keeps them (and, with ``norm_eval``,
+    every BatchNorm) in eval mode.
+    """
+
+    norm_eval: bool = False
+
+    def frozen_modules(self) -> list[nn.Module]:
+        """The modules that do not train (the stem and the first ``frozen_stages`` stages)."""
+        return []
+
+    def freeze_stages(self) -> None:
+        """Stop gradients of the frozen modules and put them in eval mode."""
+        for module in self.frozen_modules():
+            freeze(module)
+            module.eval()
+
+    def train(self, mode: bool = True) -> FreezableBackbone:
+        """Train mode, except frozen modules (and all norms with ``norm_eval``) stay in eval."""
+        super().train(mode)
+        if mode:
+            for module in self.frozen_modules():
+                module.eval()
+            if self.norm_eval:
+                set_norm_eval(self)
+        return self
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
