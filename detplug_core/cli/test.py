@@ -111,7 +111,7 @@ def test(
         else:
             cfg = load_config(target, overrides)
             weights = checkpoint or cfg.get("load_from")
-        apply_data_option(cfg, data, data_images)
+        apply_data_option(cfg, data, data_images, overrides)
         cfg["load_from"] = weights
         cfg["resume"] = None
         for key, value in (("work_dir", work_dir), ("device", device)):

@@ -41,15 +41,18 @@ def _apply_options(cfg: dict, options: dict[str, Any]) -> None:
         cfg["resume_allow_orphans"] = True
 
 
-def apply_data_option(cfg: dict, data: str | None, images: str | None) -> None:
-    """``--data PATH [--data-images DIR]``: the data plugins' splits into the dataloaders."""
+def apply_data_option(
+    cfg: dict, data: str | None, images: str | None, overrides: tuple[str, ...] = ()
+) -> None:
+    """``--data PATH [--data-images DIR]``: the data plugins' splits into the dataloaders
+    (the dataset keys ``overrides`` set are applied to them, or refused by name)."""
     if images is not None and data is None:
         raise DetplugError("--data-images: needs --data")
     if data is None:
         return
     from detplug_core.data.source import apply_data_source, find_data_source
 
-    apply_data_source(cfg, find_data_source(data, images))
+    apply_data_source(cfg, find_data_source(data, images), overrides)
 
 
 def _rank_command(ctx: click.Context, options: dict[str, Any]) -> list[str]:
@@ -149,7 +152,7 @@ def train(ctx: click.Context, config: str, overrides: tuple[str, ...], **options
         from detplug_core.runner import Runner
 
         cfg = load_config(config, overrides)
-        apply_data_option(cfg, options.get("data"), options.get("data_images"))
+        apply_data_option(cfg, options.get("data"), options.get("data_images"), overrides)
         _apply_options(cfg, options)
         with located_errors(cfg), Runner(cfg) as runner:
             runner.train()

@@ -3,8 +3,10 @@
 The data plugins recognise paths through the ``detplug_data_source`` hook (a YOLO
 ``data.yaml``, a COCO JSON, a VOC root, or any third-party format). The chosen plugin's split
 configs replace the datasets of ``train_dataloader``, ``val_dataloader`` and
-``test_dataloader``; the recipe's ``transforms`` (and ``filter_empty``) stay. The config gets
-a top-level ``data: {path, format, classes}`` record, which ``num_classes: auto`` reads.
+``test_dataloader``; the recipe's dataset options (``transforms``, ``filter_empty``,
+``on_bad_image``, ...) and every key an override set on a dataset are kept, or refused by
+name (:mod:`detplug_core.data.kept_options`). The config gets a top-level
+``data: {path, format, classes}`` record, which ``num_classes: auto`` reads.
 """
 
 from __future__ import annotations
@@ -12,17 +14,17 @@ from __future__ import annotations
 import copy
 import logging
 import os
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from detplug_core.data.kept_options import keep_options, leaf_path, override_keys
 from detplug_core.errors import DataError
 
 __all__ = ["DataSource", "apply_data_source", "find_data_source"]
 
 logger = logging.getLogger("detplug.data")
 
-_KEPT_KEYS = ("transforms", "filter_empty")
 _SECTIONS = (("train", "train_dataloader"), ("val", "val_dataloader"), ("test", "test_dataloader"))
 
 
@@ -68,20 +70,23 @@ def find_data_source(path: str, image_dir: str | None = None, pm: Any = None) ->
     )
 
 
-def _replace(old: Any, new: Mapping) -> dict:
-    """``new`` in place of the dataset config ``old``, through wrappers, keeping transforms."""
+def _replace(old: Any, new: Mapping, where: str, user_keys: set[str] | None) -> dict:
+    """``new`` in place of the leaf of the dataset config ``old`` (through wrappers: a
+    ConcatDataset's first dataset), keeping the leaf's options."""
     if isinstance(old, Mapping) and isinstance(old.get("dataset"), Mapping):
-        return {**old, "dataset": _replace(old["dataset"], new)}
+        inner = _replace(old["dataset"], new, f"{where}.dataset", user_keys)
+        return {**old, "dataset": inner}
     if isinstance(old, Mapping) and isinstance(old.get("datasets"), list) and old["datasets"]:
-        return _replace(old["datasets"][0], new)
-    result = dict(copy.deepcopy(new))
-    if isinstance(old, Mapping):
-        result.update({k: copy.deepcopy(old[k]) for k in _KEPT_KEYS if k in old})
-    return result
+        return _replace(old["datasets"][0], new, f"{where}.datasets.0", user_keys)
+    return keep_options(old, copy.deepcopy(dict(new)), where, user_keys)
 
 
-def apply_data_source(cfg: MutableMapping, source: DataSource) -> None:
-    """Point the config's dataloaders at ``source``'s splits (in place).
+def apply_data_source(
+    cfg: MutableMapping, source: DataSource, overrides: Sequence[str] = ()
+) -> None:
+    """Point the config's dataloaders at ``source``'s splits (in place). ``overrides`` are
+    the command line's ``KEY=VALUE`` overrides (already applied to ``cfg``): the dataset
+    keys they set are the user's, applied to the new datasets or refused by name.
 
     No val split: validation runs on the train split (with a warning). A test split and no
     ``test_dataloader``: one is made from ``val_dataloader``'s settings."""
@@ -96,6 +101,8 @@ def apply_data_source(cfg: MutableMapping, source: DataSource) -> None:
         if not section or split not in splits:
             continue
         section = dict(section)
-        section["dataset"] = _replace(section.get("dataset"), splits[split])
+        old = section.get("dataset")
+        user_keys = override_keys(overrides, key, leaf_path(old))
+        section["dataset"] = _replace(old, splits[split], f"{key}.dataset", user_keys)
         cfg[key] = section
     cfg["data"] = {"path": source.path, "format": source.format, "classes": source.classes}

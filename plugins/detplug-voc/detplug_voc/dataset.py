@@ -31,6 +31,38 @@ def _as_list(value: str | os.PathLike | Sequence[str] | None) -> list[str]:
     return [os.fspath(v) for v in value]
 
 
+def _split_ids(
+    root: str, ann_root: str, split: str, ratio: float, seed: int
+) -> tuple[list[str], bool]:
+    """``(ids, seeded)`` of ``split``: ``ImageSets/Main/<split>.txt``; else, for ``train``
+    and ``val`` with only ``trainval.txt`` there, a seeded split of its ids; else, without
+    ``ImageSets``, a seeded split of the XML files."""
+    main = os.path.join(root, "ImageSets", "Main")
+    split_file = os.path.join(main, f"{split}.txt")
+    trainval = os.path.join(main, "trainval.txt")
+    if os.path.isfile(split_file):
+        return read_split(split_file), False
+    if split in ("train", "val") and os.path.isfile(trainval):
+        return auto_split(ann_root, split, ratio, seed, ids=read_split(trainval)), True
+    if os.path.isdir(os.path.join(root, "ImageSets")):
+        return read_split(split_file), False  # the missing file's error
+    return auto_split(ann_root, split, ratio, seed), True
+
+
+def _check_some_image_exists(records: list[ImageRecord], roots: list[str], img_dir: str) -> None:
+    """Not one image where the annotations say: the image folder is wrong, and leaving the
+    missing images out (on_missing_image: skip) would leave nothing; say what fixes it."""
+    if not records or any(os.path.isfile(r.path) for r in records):
+        return
+    folders = ", ".join(f"'{os.path.normpath(os.path.join(r, img_dir))}'" for r in roots)
+    raise DataError(
+        f"VOCDataset: none of the {len(records)} images is in {folders} (first: "
+        f"'{records[0].path}', for {records[0].source}); the images are in another folder: "
+        "set img_dir (relative to data_root, or absolute), or with --data give "
+        "--data-images DIR"
+    )
+
+
 @DATASETS.register()
 class VOCDataset(DetectionDataset):
     """Pascal VOC: ``<root>/Annotations/<id>.xml``, ``ImageSets/Main/<split>.txt``,
@@ -101,11 +133,8 @@ class VOCDataset(DetectionDataset):
         records: list[ImageRecord] = []
         for root, split_name in zip(self.data_roots, self.splits, strict=True):
             ann_root = os.path.normpath(os.path.join(root, ann_dir))
-            split_file = os.path.join(root, "ImageSets", "Main", f"{split_name}.txt")
-            if os.path.isfile(split_file) or os.path.isdir(os.path.join(root, "ImageSets")):
-                keys = read_split(split_file)
-            else:
-                keys = auto_split(ann_root, split_name, split_ratio, split_seed)
+            keys, seeded = _split_ids(root, ann_root, split_name, split_ratio, split_seed)
+            if seeded:
                 self.auto_splits.append(
                     {
                         "root": os.path.abspath(root),
@@ -126,6 +155,7 @@ class VOCDataset(DetectionDataset):
                         dirty=False,
                     )
                 records.append(self._record(path, xml, len(records), report))
+        _check_some_image_exists(records, self.data_roots, img_dir)
         self._setup(
             records,
             report,

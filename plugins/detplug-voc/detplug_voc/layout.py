@@ -52,16 +52,18 @@ def xml_ids(ann_root: str) -> list[str]:
     return sorted(n[:-4] for n in os.listdir(ann_root) if n.lower().endswith(".xml"))
 
 
-def auto_split(ann_root: str, split: str, ratio: float, seed: int) -> list[str]:
-    """The ids of ``split`` of a seeded shuffle: ``train`` the first ``round(ratio * n)``
-    (at least 1, and at least 1 left for ``val`` when n > 1), ``val`` the rest,
-    ``trainval`` all, each in sorted order."""
+def auto_split(
+    ann_root: str, split: str, ratio: float, seed: int, ids: list[str] | None = None
+) -> list[str]:
+    """The ids of ``split`` of a seeded shuffle of ``ids`` (default: the XML files of
+    ``ann_root``): ``train`` the first ``round(ratio * n)`` (at least 1, and at least 1 left
+    for ``val`` when n > 1), ``val`` the rest, ``trainval`` all, each in sorted order."""
     if split not in AUTO_SPLITS:
         raise DataError(
             f"{ann_root}: no ImageSets/Main split files, so split must be one of "
             f"{', '.join(AUTO_SPLITS)} (a seeded split by split_ratio), got '{split}'"
         )
-    ids = xml_ids(ann_root)
+    ids = sorted(ids) if ids is not None else xml_ids(ann_root)
     if not ids:
         raise DataError(f"annotation folder '{ann_root}' holds no .xml files")
     if split == "trainval":

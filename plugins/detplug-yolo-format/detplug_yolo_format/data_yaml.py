@@ -8,12 +8,19 @@ test: null                  # optional
 names: [cat, dog]           # or a mapping {0: cat, 1: dog}; nc, when given, must agree
 ```
 
+Split entries are found as Ultralytics finds them: relative to ``path``, else to the file's
+folder, and an entry starting with ``../`` that does not exist there is tried without it
+(Roboflow writes ``train: ../train/images`` beside ``train/``). A ``val`` or ``test`` entry
+found nowhere leaves that split out with a warning; a ``train`` entry found nowhere is an
+error naming the places tried.
+
 A list file holds one image path per line, relative to the list file's folder (``./`` or
 not) or absolute. Image files are recognised by suffix, in any case (``.JPG``, ``.jpeg``).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 
@@ -33,6 +40,8 @@ __all__ = [
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 SPLITS = ("train", "val", "test")
+
+logger = logging.getLogger("detplug.data")
 
 
 @dataclass(frozen=True)
@@ -78,6 +87,41 @@ def _names(raw: object, nc: object, where: str) -> list[str]:
     return names
 
 
+def _candidates(entry: str, roots: list[str]) -> list[str]:
+    """Where ``entry`` may be, in Ultralytics' order: under each root, then (for ``../x``)
+    ``x`` under each root."""
+    if os.path.isabs(entry):
+        return [os.path.normpath(entry)]
+    found = [os.path.normpath(os.path.join(r, entry)) for r in roots]
+    if entry.startswith(("../", "..\\")):
+        found += [os.path.normpath(os.path.join(r, entry[3:])) for r in roots]
+    return list(dict.fromkeys(found))
+
+
+def _resolve_split(path: str, split: str, value: object, roots: list[str]) -> list[str] | None:
+    """The split's entries as existing absolute paths; None (with a warning) when a val or
+    test entry is found nowhere; a DataError for train."""
+    entries = value if isinstance(value, list) else [value]
+    resolved = []
+    for entry in entries:
+        tried = _candidates(str(entry), roots)
+        hit = next((c for c in tried if os.path.exists(c)), None)
+        if hit is None:
+            places = ", ".join(f"'{c}'" for c in tried)
+            if split == "train":
+                raise DataError(
+                    f"{path}: train: '{entry}' is not there (tried {places}); fix 'train' "
+                    "(relative to 'path', or to this file's folder)"
+                )
+            logger.warning(
+                "%s: %s: '%s' is not there (tried %s); no %s split", path, split, entry, places,
+                split,
+            )  # fmt: skip
+            return None
+        resolved.append(hit)
+    return resolved
+
+
 def load_data_yaml(path: str) -> YoloData:
     """Parse ``path``; a DataError naming the file and the key for anything malformed."""
     path = os.path.abspath(path)
@@ -91,19 +135,27 @@ def load_data_yaml(path: str) -> YoloData:
     if not isinstance(raw, dict):
         raise DataError(f"{path}: expected a mapping with 'train', 'val' and 'names'")
     if "names" not in raw:
-        raise DataError(f"{path}: missing 'names' (the class names)")
+        count = f"nc is {raw['nc']} but " if "nc" in raw else ""
+        raise DataError(
+            f"{path}: {count}'names' is missing: the class names are needed (label i is "
+            "names[i]); add names: [first, second, ...] in class-id order"
+        )
     names = _names(raw["names"], raw.get("nc"), path)
     here = os.path.dirname(path)
     root = os.path.normpath(os.path.join(here, str(raw.get("path") or ".")))
+    roots = list(dict.fromkeys([root, here]))  # 'path:' from another machine: the file's folder
     splits: dict[str, list[str]] = {}
     for split in SPLITS:
         value = raw.get(split)
         if value in (None, "", []):
             continue
-        entries = value if isinstance(value, list) else [value]
-        splits[split] = [os.path.normpath(os.path.join(root, str(e))) for e in entries]
+        entries = _resolve_split(path, split, value, roots)
+        if entries is not None:
+            splits[split] = entries
     if "train" not in splits:
         raise DataError(f"{path}: missing 'train' (a folder, list file or list of them)")
+    if not os.path.isdir(root):
+        root = here
     return YoloData(path=path, root=root, names=names, splits=splits)
 
 
