@@ -5,7 +5,8 @@ alone it means ``auto``: continue from ``work_dir/latest.pth`` if there is one),
 ``--load-from`` (load_from), ``--device``, ``--amp``, ``--seed``, ``--deterministic``,
 ``--resume-allow-orphans`` (resume_allow_orphans).
 ``--data PATH`` trains on the user's data set (a YOLO data.yaml, a COCO JSON, a VOC folder:
-see docs/data.md), ``--data-images DIR`` says where a COCO JSON's images are.
+see docs/data.md), ``--data-images DIR`` says where a COCO JSON's images are, ``--imgsz N``
+sets the recipe's input size (its ``imgsz`` key).
 ``--nproc N`` (N > 1) starts N ranks on this machine, each running this same command, and
 supervises them (:mod:`detplug_core.cli.launcher`: signals, the first rank to fail); under
 torchrun (``LOCAL_RANK`` set) the option is ignored.
@@ -71,7 +72,7 @@ def _rank_command(ctx: click.Context, options: dict[str, Any]) -> list[str]:
         argv.append("--deterministic")
     if options.get("resume_allow_orphans"):
         argv.append("--resume-allow-orphans")
-    for option in ("data", "data_images"):
+    for option in ("data", "data_images", "imgsz"):
         if options.get(option) is not None:
             argv += [f"--{option.replace('_', '-')}", str(options[option])]
     return argv
@@ -133,6 +134,12 @@ def run_distributed_safely(fn: Any) -> Any:
     "--data", metavar="PATH", help="Train on this data set: YOLO data.yaml, COCO JSON, VOC folder."
 )
 @click.option("--data-images", metavar="DIR", help="The image folder of a --data COCO JSON.")
+@click.option(
+    "--imgsz",
+    type=int,
+    metavar="N",
+    help="Input size: the long side images are resized to (the recipe's 'imgsz' key).",
+)
 @click.option("--seed", type=int, help="Random seed.")
 @click.option("--deterministic", is_flag=True, help="Use deterministic algorithms.")
 @click.pass_context
@@ -149,10 +156,12 @@ def train(ctx: click.Context, config: str, overrides: tuple[str, ...], **options
     def run() -> None:
         from detplug_core.config import load_config
         from detplug_core.config.locate import located_errors
+        from detplug_core.data.input_size import imgsz_overrides
         from detplug_core.runner import Runner
 
-        cfg = load_config(config, overrides)
-        apply_data_option(cfg, options.get("data"), options.get("data_images"), overrides)
+        sized = imgsz_overrides(config, overrides, options.get("imgsz"))
+        cfg = load_config(config, sized)
+        apply_data_option(cfg, options.get("data"), options.get("data_images"), sized)
         _apply_options(cfg, options)
         with located_errors(cfg), Runner(cfg) as runner:
             runner.train()

@@ -17,7 +17,14 @@ import numpy as np
 
 from detplug_core.errors import DataError
 
-__all__ = ["SplitStats", "collect_stats", "format_stats", "histogram_line", "scan_images"]
+__all__ = [
+    "SplitStats",
+    "collect_stats",
+    "format_stats",
+    "histogram_line",
+    "parsed_leaves",
+    "scan_images",
+]
 
 SIZE_BINS = (0, 8, 16, 32, 64, 96, 128, 256, 512, float("inf"))
 ASPECT_BINS = (0, 1 / 4, 1 / 2, 1 / 1.25, 1.25, 2, 4, float("inf"))
@@ -53,6 +60,12 @@ def _leaves(dataset: Any) -> list[Any]:
             "dataset); detplug data check reads DetectionDataset subclasses"
         )
     return found
+
+
+def parsed_leaves(dataset: Any) -> list[Any]:
+    """The datasets with parsed ``records`` inside ``dataset``'s wrappers (a DataError when
+    there are none)."""
+    return _leaves(dataset)
 
 
 def collect_stats(dataset: Any, name: str) -> SplitStats:

@@ -75,3 +75,16 @@ def fetch_state_dict(name: str, supported: Iterable[str]) -> dict[str, Tensor]:
     if not isinstance(state, dict):
         raise CheckpointError(f"weights {name}: {path} holds no state dict")
     return state
+
+
+def published_name(filename: str) -> tuple[str, str] | None:
+    """``(torchvision name, URL)`` of the published weights whose file is ``filename``
+    (``resnet50-0676ba61.pth`` -> ``ResNet50_Weights.IMAGENET1K_V1``), or None."""
+    from torchvision.models import get_model_weights, list_models
+
+    base = os.path.basename(filename)
+    for model in list_models():
+        for weights in get_model_weights(model):
+            if os.path.basename(urlparse(weights.url).path) == base:
+                return f"{type(weights).__name__}.{weights.name}", weights.url
+    return None

@@ -85,6 +85,23 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     return read(path)
 
 
+def _missing_init_file(path: str, what: str) -> str:
+    """The error for an ``init`` file that is not there, with where to get it when it is one
+    of torchvision's published files."""
+    from detplug_torchvision.pretrained import published_name
+
+    text = f"{what}.init: checkpoint not found: {path}"
+    found = published_name(path)
+    if found is None:
+        return text
+    name, url = found
+    return (
+        f"{text}; it is torchvision's {name}: download {url} to {path}, or have torchvision "
+        f"fetch it: on the backbone, init: null and weights: {name} (overrides "
+        f"model.backbone.init=null model.backbone.weights={name})"
+    )
+
+
 def init_from_checkpoint(module: nn.Module, init: Mapping[str, Any] | None, what: str) -> None:
     """Initialise ``module`` from ``init = {checkpoint: path, prefix: ""}``.
 
@@ -101,6 +118,8 @@ def init_from_checkpoint(module: nn.Module, init: Mapping[str, Any] | None, what
             f"{what}.init: expected {{checkpoint: PATH, prefix: STR}}, got keys {sorted(init)}"
         )
     prefix = init.get("prefix") or ""
+    if not os.path.isfile(init["checkpoint"]):
+        raise CheckpointError(_missing_init_file(str(init["checkpoint"]), what))
     state = read_state_dict(init["checkpoint"])
     picked = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
     result = module.load_state_dict(picked, strict=False)
