@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from detplug_core.errors import DetplugError
+from detplug_core.plugins.source import connect as _connect_plugin_source
 from detplug_core.registry import (
     DATASETS,
     HOOKS,
@@ -20,6 +21,8 @@ from detplug_core.registry import (
     TRANSFORMS,
     Registry,
 )
+
+_connect_plugin_source()  # the root registries load the installed plugins on first use
 
 __version__ = "0.1.0"
 

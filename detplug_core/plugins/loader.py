@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from detplug_core.errors import PluginError
 from detplug_core.plugins import state
 from detplug_core.plugins.state import PluginRecord
+from detplug_core.registry import provenance
+from detplug_core.registry.roots import ROOT_REGISTRIES
 
 GROUP = "detplug.plugins"
 BUILTIN_MODULES = ("detplug_core.builtins",)
@@ -122,28 +124,20 @@ def discover() -> list[PluginRecord]:
 
 
 def _import(record: PluginRecord) -> None:
-    from detplug_core.registry.registry import Provenance, registering_as
-
     module_name, _, attr = record.module_name.partition(":")
-    origin = Provenance(record.name, record.distribution, record.version, record.package)
-    with registering_as(origin):
+    with provenance.loading(record.provenance):
         module = importlib.import_module(module_name)
     record.module = getattr(module, attr) if attr else module
 
 
-def _unregister_package(package: str) -> list[str]:
+def _unregister(record: PluginRecord) -> list[str]:
     """Remove what a failed plugin registered before it raised: a half-loaded plugin must
     never be used. Returns the removed qualified names for error messages."""
-    from detplug_core.registry.roots import ROOT_REGISTRIES
-
-    removed = []
-    for root in ROOT_REGISTRIES.values():
-        for reg in root.walk():
-            for entry in list(reg._entries.values()):
-                if entry.plugin == package:
-                    del reg._entries[entry.name]
-                    removed.append(entry.qualified_name)
-    return removed
+    return [
+        name
+        for root in ROOT_REGISTRIES.values()
+        for name in root.remove_registered_by(record.provenance)
+    ]
 
 
 def ensure_loaded() -> list[PluginRecord]:
@@ -157,6 +151,8 @@ def ensure_loaded() -> list[PluginRecord]:
     opts = _options.resolved()
     records = discover()
     state.set_records(records)
+    # before any import: what a plugin's package registers is that plugin's, whoever imports it
+    provenance.claim_packages(r.provenance for r in records)
     for record in records:
         names = {normalize(record.name), normalize(record.distribution)}
         if names & opts.blocked:
@@ -168,7 +164,7 @@ def ensure_loaded() -> list[PluginRecord]:
         try:
             _import(record)
         except KeyboardInterrupt:  # Ctrl-C (or a plugin raising it): stop, naming the plugin
-            _unregister_package(record.package)
+            _unregister(record)
             err = PluginError(
                 f"interrupted while loading plugin '{record.name}' ({record.distribution} "
                 f"{record.version})"
@@ -183,7 +179,7 @@ def ensure_loaded() -> list[PluginRecord]:
                 else f"{type(err).__name__}: {err}"
             )
             record.traceback = traceback.format_exc()
-            record.failed_components = _unregister_package(record.package)
+            record.failed_components = _unregister(record)
             if opts.strict:
                 raise PluginError(
                     f"plugin '{record.name}' ({record.distribution} {record.version}) failed "

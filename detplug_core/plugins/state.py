@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from types import ModuleType
 
+from detplug_core.registry.provenance import Provenance
+
 
 @dataclass
 class PluginRecord:
@@ -25,6 +27,11 @@ class PluginRecord:
     @property
     def package(self) -> str:
         return self.module_name.split(":")[0].split(".")[0]
+
+    @property
+    def provenance(self) -> Provenance:
+        """What the registries record for the components this plugin registers."""
+        return Provenance(self.name, self.distribution, self.version, self.package)
 
     def as_dict(self) -> dict:
         return {
@@ -63,10 +70,3 @@ def blocked_text(record: PluginRecord) -> str:
         f"plugin '{record.name}' ({record.distribution} {record.version}) is installed but "
         f"blocked (-p no:{record.name} or DETPLUG_DISABLE_PLUGINS); remove the block to use it"
     )
-
-
-def record_for_package(package: str) -> PluginRecord | None:
-    for r in _RECORDS:
-        if r.package == package:
-            return r
-    return None

@@ -10,15 +10,30 @@ of the enclosing build inherits ``<outer path>.<argument name>``.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Mapping
+from typing import Any, Protocol
 
 from detplug_core.errors import BuildError, ComponentError, DetplugError
 from detplug_core.registry.argcheck import explain_refusal, find_mismatch
 from detplug_core.registry.provenance import provider_of
 
-if TYPE_CHECKING:
-    from detplug_core.registry.registry import Registry
+
+class ScopedLookup(Protocol):
+    """What building needs of a registry (:class:`detplug_core.registry.Registry` is one;
+    named here so that this module does not import the one that calls it)."""
+
+    name: str
+    scope: str
+
+    @property
+    def root(self) -> ScopedLookup: ...
+
+    def walk(self) -> Iterator[ScopedLookup]: ...
+
+    def find_scope(self, scope: str) -> ScopedLookup: ...
+
+    def get(self, key: Any) -> Any: ...
+
 
 # Each frame maps id(sub-config) -> its key path, for the build in progress.
 _FRAMES: contextvars.ContextVar[tuple[dict[int, str], ...]] = contextvars.ContextVar(
@@ -63,7 +78,7 @@ def accepted_parameters(obj: Any) -> tuple[list[str], bool]:
 
 
 def build_from_cfg(
-    cfg: Any, registry: Registry, *, path: str | None = None, default_args: dict | None = None
+    cfg: Any, registry: ScopedLookup, *, path: str | None = None, default_args: dict | None = None
 ) -> Any:
     """Build the component described by ``cfg``.
 
@@ -159,12 +174,12 @@ def _component_failure(err: Exception, where: str, name: str, obj: Any) -> Compo
     return failure
 
 
-_SCOPE: contextvars.ContextVar[Registry | None] = contextvars.ContextVar(
+_SCOPE: contextvars.ContextVar[ScopedLookup | None] = contextvars.ContextVar(
     "detplug_build_scope", default=None
 )
 
 
-def _current_scope(registry: Registry) -> Registry:
+def _current_scope(registry: ScopedLookup) -> ScopedLookup:
     """Inside a ``_scope_`` build, nested builds of the same tree start from that scope."""
     scoped = _SCOPE.get()
     if scoped is not None and scoped.root is registry.root:

@@ -7,70 +7,31 @@ Lookup rules (docs/registry.md):
   ``scope.Name``, none is a not-found error with close matches and the plugins that failed.
 * ``"scope.Name"``: that scope's registry, then its ancestors.
 
-The root registries (``detplug_core.MODELS`` ...) fill themselves lazily from the installed
-plugins on the first lookup or listing; importing this module imports neither torch nor any
-plugin.
+The root registries (``detplug_core.MODELS`` ...) fill themselves lazily on the first lookup
+or listing, through the :class:`~detplug_core.registry.source.ComponentSource` the plugin
+loader installs; this module imports neither torch nor the plugin loader. Each entry records,
+at registration, who registered it (:mod:`detplug_core.registry.provenance`).
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import Any
 
 from detplug_core.errors import AmbiguousNameError, NotFoundError, RegistryError
+from detplug_core.registry.build import build_from_cfg
+from detplug_core.registry.provenance import (
+    Provenance,
+    provenance_for,
+    provenance_of,
+    record,
+)
+from detplug_core.registry.source import ComponentSource
 
 ROOT_SCOPE = "detplug"
 
-
-@dataclass(frozen=True)
-class Provenance:
-    """Who registered a name: the plugin (entry-point name), its distribution and version,
-    and its top-level package. Recorded at registration, never guessed afterwards."""
-
-    plugin: str
-    distribution: str
-    version: str | None
-    package: str
-
-    def __str__(self) -> str:
-        return f"{self.distribution} {self.version}" if self.version else self.distribution
-
-
-_REGISTERING: ContextVar[Provenance | None] = ContextVar("detplug_registering", default=None)
-_ORIGIN: dict[int, tuple[Any, Provenance]] = {}  # id(obj) -> (obj, provenance)
-
-
-@contextmanager
-def registering_as(provenance: Provenance) -> Iterator[None]:
-    """Registrations inside this block are recorded as made by ``provenance`` (the plugin
-    loader wraps each plugin's import in it)."""
-    token = _REGISTERING.set(provenance)
-    try:
-        yield
-    finally:
-        _REGISTERING.reset(token)
-
-
-def _current_provenance(module: str) -> Provenance:
-    """The plugin the loader is importing; outside the loader (the core's built-ins, a
-    plugin module imported directly, tests, user code) the top-level package of ``module``,
-    the module whose code called ``register``."""
-    current = _REGISTERING.get()
-    if current is not None:
-        return current
-    package = module.split(".")[0] or "?"
-    dist = "detplug-core" if package == "detplug_core" else package
-    return Provenance(package, dist, None, package)
-
-
-def provenance_of(obj: Any) -> Provenance | None:
-    """Who registered ``obj`` (in any registry), or None if nobody did."""
-    found = _ORIGIN.get(id(obj))
-    return found[1] if found is not None and found[0] is obj else None
+__all__ = ["ROOT_SCOPE", "Entry", "Provenance", "Registry", "provenance_of"]
 
 
 class Entry:
@@ -133,7 +94,8 @@ class Registry:
         self.parent = parent
         self._entries: dict[str, Entry] = {}
         self._children: dict[str, Registry] = {}
-        self._loader: Callable[[], None] | None = None
+        self._source: ComponentSource | None = None
+        self._loaded = False
         if parent is None:
             self.scope = scope or ROOT_SCOPE
             return
@@ -172,15 +134,13 @@ class Registry:
         for scope in sorted(self._children):
             yield from self._children[scope].walk()
 
-    @staticmethod
-    def _raise_if_blocked(scope: str, name: str | None = None) -> None:
+    def _raise_if_blocked(self, scope: str, name: str | None = None) -> None:
         """A scope that names a blocked plugin: say so, with how to lift the block."""
-        from detplug_core.plugins.state import blocked_plugins, blocked_text
-
-        what = f"'{name}' is not registered: " if name else ""
-        for record in blocked_plugins():
-            if scope in (record.name, record.package):
-                raise NotFoundError(f"{what}unknown scope '{scope}': {blocked_text(record)}")
+        source = self.root._source
+        why = source.blocked_scope(scope) if source is not None else None
+        if why is not None:
+            what = f"'{name}' is not registered: " if name else ""
+            raise NotFoundError(f"{what}unknown scope '{scope}': {why}")
 
     def find_scope(self, scope: str) -> Registry:
         """The registry of ``scope`` in this tree; an error listing known scopes if none."""
@@ -195,15 +155,18 @@ class Registry:
             + self._failed_plugins_hint()
         )
 
-    def set_loader(self, loader: Callable[[], None]) -> None:
-        """Install the function that fills the tree on first use (root registries only)."""
-        self._loader = loader
+    def set_source(self, source: ComponentSource) -> None:
+        """Install what fills this tree on first use and explains what is missing from it
+        (root registries only; the plugin loader installs itself)."""
+        if self.parent is not None:
+            raise RegistryError(f"set_source on '{self.name}' scope '{self.scope}': not a root")
+        self._source = source
 
     def _ensure_loaded(self) -> None:
         root = self.root
-        if root._loader is not None:
-            loader, root._loader = root._loader, None
-            loader()
+        if root._source is not None and not root._loaded:
+            root._loaded = True
+            root._source.load()
 
     # -- registration ---------------------------------------------------------------------
     def register(
@@ -211,7 +174,8 @@ class Registry:
     ) -> Any:
         """Register a class or function, as ``@reg.register()``, ``@reg.register("N")`` or
         ``reg.register("N", obj=thing)``. A duplicate name is an error naming both."""
-        # The registering module, recorded now (provenance outside the plugin loader).
+        # The module that calls register(), as collections.namedtuple finds its caller:
+        # provenance is recorded from it now (registry/provenance.py), never guessed later.
         module = sys._getframe(1).f_globals.get("__name__", "")
         if callable(name) and not isinstance(name, str):  # bare @reg.register
             return self._add(name.__name__, name, force, module)
@@ -229,7 +193,14 @@ class Registry:
         if not isinstance(name, str) or not name or "." in name:
             raise RegistryError(f"invalid component name {name!r} for registry '{self.name}'")
         old = self._entries.get(name)
-        provenance = _current_provenance(module)
+        provenance = provenance_for(module)
+        if self.parent is None and provenance.plugin is not None:
+            raise RegistryError(
+                f"{provenance.describe()} registers '{name}' into the root {self.name} "
+                f"registry, where it would shadow every plugin's '{name}'; a plugin registers "
+                f"into its own scoped child: Registry('{self.name}', "
+                f"parent=detplug_core.{self.name.upper()}, scope='{provenance.plugin}')"
+            )
         if old is not None and not force and old.obj is not obj:
             new = Entry(name, obj, self, provenance)
             raise RegistryError(
@@ -238,8 +209,19 @@ class Registry:
                 "Use another name or register(..., force=True) to replace it."
             )
         self._entries[name] = Entry(name, obj, self, provenance)
-        _ORIGIN.setdefault(id(obj), (obj, provenance))
+        record(obj, provenance)
         return obj
+
+    def remove_registered_by(self, provenance: Provenance) -> list[str]:
+        """Remove, from this registry and its descendants, every name that ``provenance``
+        registered (the loader, for a plugin that failed half-way); returns the removed
+        qualified names."""
+        removed = []
+        for reg in self.walk():
+            for entry in [e for e in reg._entries.values() if e.provenance == provenance]:
+                del reg._entries[entry.name]
+                removed.append(entry.qualified_name)
+        return removed
 
     # -- lookup -----------------------------------------------------------------------------
     def __contains__(self, key: str) -> bool:
@@ -285,35 +267,22 @@ class Registry:
         raise NotFoundError(self._not_found_message(key, f"the {self.root.name} registry"))
 
     def _not_found_message(self, name: str, where: str) -> str:
-        from detplug_core.plugins.catalog import blocked_providers_hint, install_hint
-        from detplug_core.plugins.state import failed_plugins
-
-        for record in failed_plugins():
-            if any(q.rpartition(".")[2] == name for q in record.failed_components):
-                return (
-                    f"'{name}' is provided by plugin '{record.name}' ({record.distribution} "
-                    f"{record.version}), which failed to load: {record.error}"
-                )
+        source = self.root._source
+        failed = source.failed_provider(name) if source is not None else None
+        if failed is not None:
+            return failed
         names = sorted({n for reg in self.root.walk() for n in reg._entries})
         import difflib
 
         close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
         msg = f"'{name}' is not registered in {where}"
         msg += "; did you mean " + " or ".join(f"'{c}'" for c in close) + "?" if close else "."
-        hint = install_hint(name) + blocked_providers_hint(name)
+        hint = source.missing_hint(name) if source is not None else ""
         return msg + hint + self._failed_plugins_hint()
 
     def _failed_plugins_hint(self) -> str:
-        from detplug_core.plugins.state import failed_plugins
-
-        failed = failed_plugins()
-        if not failed:
-            return ""
-        return (
-            " (plugins that failed to load: "
-            + ", ".join(f"{f.name} from {f.distribution}: {f.error}" for f in failed)
-            + ")"
-        )
+        source = self.root._source
+        return source.failures() if source is not None else ""
 
     # -- listing ----------------------------------------------------------------------------
     def entries(self, pattern: str | None = None) -> list[Entry]:
@@ -341,6 +310,4 @@ class Registry:
     # -- building -----------------------------------------------------------------------------
     def build(self, cfg: Any, *, path: str | None = None, **default_args: Any) -> Any:
         """Build ``cfg`` (a dict with ``type``); see :func:`detplug_core.registry.build`."""
-        from detplug_core.registry.build import build_from_cfg
-
         return build_from_cfg(cfg, self, path=path, default_args=default_args)

@@ -1,4 +1,7 @@
-"""The root registries owned by the core. Plugins hang scoped children below them."""
+"""The root registries owned by the core. Plugins hang scoped children below them.
+
+They fill themselves on first use through the source the plugin loader installs
+(``detplug_core.plugins.source``, connected when ``detplug_core`` is imported)."""
 
 from __future__ import annotations
 
@@ -17,13 +20,3 @@ ROOT_REGISTRIES: dict[str, Registry] = {
     r.name: r
     for r in (MODELS, DATASETS, TRANSFORMS, SAMPLERS, METRICS, HOOKS, OPTIMIZERS, SCHEDULERS)
 }
-
-
-def _load_everything() -> None:
-    from detplug_core.plugins.loader import ensure_loaded
-
-    ensure_loaded()
-
-
-for _root in ROOT_REGISTRIES.values():
-    _root.set_loader(_load_everything)
