@@ -1,23 +1,10 @@
-"""Shared setup of the FCOS tests.
-
-pytest runs with --import-mode=importlib, which does not put test folders on sys.path: the
-helper module beside these tests is made importable here. The tests run single-threaded:
-on a small shared machine two intra-op threads waiting on each other are slower and far
-noisier than one."""
+"""Shared setup of the FCOS tests: the helper module beside them is importable (pytest's
+--import-mode=importlib puts no test folder on sys.path), and every test runs with one
+intra-op thread (detplug_torchvision.testing.fixtures.single_thread)."""
 
 import os
 import sys
-from collections.abc import Iterator
 
-import pytest
-import torch
+from detplug_torchvision.testing.fixtures import single_thread  # noqa: F401  (autouse)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-
-@pytest.fixture(autouse=True)
-def _single_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)

@@ -4,41 +4,29 @@ torchvision's own file name (nothing is downloaded)."""
 
 from __future__ import annotations
 
-import os
-from urllib.parse import urlparse
-
 import pytest
 import torch
+from detplug_torchvision.testing.conversion import (
+    fake_torch_home,
+    published_weights,
+    random_torchvision_state,
+)
 from fcos_testutils import build_from_config
 from torchvision.models.detection import FCOS_ResNet50_FPN_Weights, fcos_resnet50_fpn
 
 from detplug_core.errors import CheckpointError, ConfigError
-from detplug_core.plugins import make_plugin_manager
 from detplug_core.runner.weights import load_weights, read_source
 
 NAME = "FCOS_ResNet50_FPN_Weights.COCO_V1"
 CLS = "head.classification_head.cls_logits.weight"
 
 
-def _published() -> dict:
-    offered: dict = {}
-    for part in make_plugin_manager().hook.detplug_pretrained_weights():
-        offered.update(part)
-    return offered
-
-
 @pytest.fixture(scope="module")
 def torch_home(tmp_path_factory) -> tuple[str, dict[str, torch.Tensor]]:
     """TORCH_HOME/hub/checkpoints/fcos_resnet50_fpn_coco-99b0c9b7.pth with random weights."""
     home = tmp_path_factory.mktemp("torch_home")
-    folder = home / "hub" / "checkpoints"
-    folder.mkdir(parents=True)
-    torch.manual_seed(0)
-    state = fcos_resnet50_fpn(weights=None, weights_backbone=None).state_dict()
-    # The published file holds FrozenBatchNorm2d buffers: no num_batches_tracked.
-    state = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
-    url = FCOS_ResNet50_FPN_Weights.COCO_V1.url
-    torch.save(state, folder / os.path.basename(urlparse(url).path))
+    state = random_torchvision_state(fcos_resnet50_fpn)
+    fake_torch_home(home, FCOS_ResNet50_FPN_Weights.COCO_V1, state)
     return str(home), state
 
 
@@ -47,7 +35,7 @@ def test_detector_weights_by_name_load_whole_and_by_class_name(torch_home, monke
     home, tv_state = torch_home
     monkeypatch.setenv("TORCH_HOME", home)
     monkeypatch.setenv("DETPLUG_OFFLINE", "1")  # a download attempt would be an error
-    loaded = read_source(NAME, _published())
+    loaded = read_source(NAME, published_weights())
     assert loaded["meta"]["classes"][:3] == ["person", "bicycle", "car"]
     coco = build_from_config("fcos_r50_fpn_tv.yaml", num_classes=80)
     report = load_weights(coco, NAME, loaded)
@@ -70,7 +58,7 @@ def test_detector_weights_by_name_load_whole_and_by_class_name(torch_home, monke
 def test_unsupported_and_uncached_weights_are_user_errors(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     monkeypatch.setenv("DETPLUG_OFFLINE", "1")
-    published = _published()
+    published = published_weights()
     with pytest.raises(
         ConfigError,
         match=r"RetinaNet_ResNet50_FPN_V2_Weights.COCO_V1: .*supported: "

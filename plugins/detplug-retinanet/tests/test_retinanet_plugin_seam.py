@@ -11,14 +11,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from importlib.resources import files
 from pathlib import Path
 
 import pytest
 
-# the packaged model config, read as a file: this plugin is blocked or hidden in these tests
-MODEL = (
-    Path(__file__).resolve().parents[1] / "detplug_retinanet/configs/models/retinanet_r50_fpn.yaml"
-)
+# The packaged model config (retinanet::models/retinanet_r50_fpn.yaml) as a file of the
+# installed package: the detplug processes below block or hide this plugin, so its scope
+# does not resolve there.
+MODEL = files("detplug_retinanet") / "configs" / "models" / "retinanet_r50_fpn.yaml"
 
 HIDE_AND_RUN = """
 import sys, importlib_metadata

@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 from click.testing import CliRunner
-from rtmdet_testutils import rectangles_dataset
+from detplug_torchvision.testing.synthetic import rectangles_dataset
 
 from detplug_core import MODELS
 from detplug_core.cli.main import cli

@@ -15,7 +15,7 @@ import yaml
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[3]
-RECIPE = ROOT / "configs" / "fcos" / "fcos_r18_fpn_shapes.yaml"
+RECIPE = "fcos::fcos_r18_fpn_shapes.yaml"  # packaged: the wheel ships it
 SHORT = [
     "train.max_iters=6", "train.val_interval=6", "train.log_interval=3", "checkpoint.interval=6",
     "param_schedulers.0.end=2", "train_dataloader.batch_size=4", "train_dataloader.num_workers=0",

@@ -14,8 +14,7 @@ from detplug_core.data.source import apply_data_source, find_data_source
 from detplug_core.errors import DataError
 from detplug_core.registry import DATASETS
 
-ROOT = Path(__file__).resolve().parents[3]
-RECIPE = str(ROOT / "configs" / "fcos" / "fcos_r18_fpn_shapes.yaml")
+RECIPE = "fcos::fcos_r18_fpn_shapes.yaml"  # packaged: the wheel ships it
 
 
 def with_data(data, *overrides):

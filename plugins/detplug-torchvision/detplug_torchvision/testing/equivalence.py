@@ -1,16 +1,11 @@
-"""Test helpers for detectors converted from torchvision (detplug-fcos, detplug-retinanet,
-detplug-faster-rcnn): the parts their converter and equivalence tests share.
-
-Importing this module needs no pytest; it is part of the package so that each plugin's
-tests run from its own source tree against an installed detplug-torchvision.
-"""
+"""Detectors converted from torchvision against torchvision's own (detplug-fcos,
+detplug-retinanet, detplug-faster-rcnn): the parts their converter and equivalence tests
+share."""
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from pathlib import Path
-from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -161,36 +156,3 @@ def assert_features_close(got: Sequence[Tensor], expected: Sequence[Tensor]) -> 
     assert len(got) == len(expected)
     for g, e in zip(got, expected, strict=True):
         torch.testing.assert_close(g, e, rtol=1e-4, atol=1e-4 * e.abs().max().item())
-
-
-def convert_with_cli(
-    command: str, state: dict[str, Tensor], folder: Path, *options: str
-) -> tuple[Path, dict[str, Any]]:
-    """Save ``state`` as a torchvision checkpoint in ``folder``, run ``detplug convert
-    COMMAND IN OUT *options``; the output path and the file it wrote (asserts exit 0)."""
-    from click.testing import CliRunner
-
-    from detplug_core.cli.main import cli
-
-    src, dst = Path(folder) / "tv.pth", Path(folder) / "detplug.pth"
-    torch.save(state, src)
-    res = CliRunner().invoke(cli, ["convert", command, str(src), str(dst), *options])
-    assert res.exit_code == 0, res.output
-    assert "wrote" in res.output, res.output
-    return dst, torch.load(dst, weights_only=True)
-
-
-def assert_convert_refuses_bad_input(command: str, folder: Path) -> None:
-    """A checkpoint of another model and a missing file are one-line errors, exit 2."""
-    from click.testing import CliRunner
-
-    from detplug_core.cli.main import cli
-
-    src = Path(folder) / "other.pth"
-    torch.save({"classifier.weight": torch.zeros(2, 2)}, src)
-    res = CliRunner().invoke(cli, ["convert", command, str(src), str(Path(folder) / "o.pth")])
-    assert res.exit_code == 2, res.output
-    assert "unexpected key" in res.output and "classifier.weight" in res.output
-    missing = str(Path(folder) / "nope.pth")
-    res = CliRunner().invoke(cli, ["convert", command, missing, "x.pth"])
-    assert res.exit_code == 2 and "not found" in res.output, res.output
