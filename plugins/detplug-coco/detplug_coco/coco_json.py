@@ -12,14 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from detplug_core.errors import DataError
 
 __all__ = [
     "CocoAnnotations",
     "CocoImage",
-    "as_arrays",
     "label_mapping",
     "load_json",
     "parse_categories",
@@ -192,9 +189,3 @@ def label_mapping(
             )
         ids.append(found[0])
     return list(classes), ids
-
-
-def as_arrays(image: CocoImage) -> tuple[np.ndarray, np.ndarray]:
-    """Boxes float32 [N,4] and crowd flags bool [N] of ``image``."""
-    boxes = np.asarray(image.boxes, dtype=np.float32).reshape(-1, 4)
-    return boxes, np.asarray(image.crowd, dtype=bool)

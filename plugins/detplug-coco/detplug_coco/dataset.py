@@ -10,15 +10,27 @@ import numpy as np
 from detplug_torchvision.datasets import (
     CleanupReport,
     DetectionDataset,
-    ImageRecord,
+    NumberedColumn,
+    RecordStore,
     check_choice,
     read_image_size,
 )
 
-from detplug_coco.coco_json import as_arrays, label_mapping, load_json, parse_coco
+from detplug_coco.coco_columns import CocoColumns, read_coco_columns
+from detplug_coco.coco_json import label_mapping, load_json
 from detplug_coco.registries import DATASETS
 
 __all__ = ["CocoDataset"]
+
+
+def _labels_of(cat_ids: np.ndarray, label_to_cat_id: list[int]) -> np.ndarray:
+    """The label of each category id (int64), -1 for categories not in the classes."""
+    known = np.asarray(label_to_cat_id, np.int64)
+    if not len(known):
+        return np.full(len(cat_ids), -1, np.int64)
+    order = np.argsort(known)
+    at = np.minimum(np.searchsorted(known[order], cat_ids), len(known) - 1)
+    return np.where(known[order][at] == cat_ids, order[at], -1).astype(np.int64)
 
 
 @DATASETS.register()
@@ -37,7 +49,9 @@ class CocoDataset(DetectionDataset):
       an ``error`` naming it, or ``skip`` ped and counted.
     * ``data_root``: when given, relative ``ann_file``/``img_dir`` are resolved against it.
     * ``on_bad_image``: ``error`` or ``skip`` for image files that cannot be decoded, found
-      by decoding each image once at construction (``scan_images: false`` skips the scan).
+      by the scan at construction, paid once per file (cached by path, size and mtime):
+      ``scan_images: true`` checks that each JPEG/PNG is complete (decoding the others and
+      any file in doubt), ``decode`` decodes every file, ``false`` skips the scan.
     * ``exif_orientation``: apply EXIF orientation tags (images as displayed); default true.
     """
 
@@ -64,17 +78,16 @@ class CocoDataset(DetectionDataset):
             img_dir = os.path.join(data_root, img_dir)
         self.ann_file, self.img_dir = str(ann_file), str(img_dir)
 
-        parsed = parse_coco(load_json(self.ann_file), self.ann_file, on_unknown_class)
-        names, self.label_to_cat_id = label_mapping(parsed.categories, classes, self.ann_file)
+        columns = read_coco_columns(load_json(self.ann_file), self.ann_file, on_unknown_class)
+        names, self.label_to_cat_id = label_mapping(columns.categories, classes, self.ann_file)
         super().__init__(names, transforms)
         self.cat_id_to_label = {c: i for i, c in enumerate(self.label_to_cat_id)}
 
         report = CleanupReport(f"{name}({self.ann_file})")
-        for where, cat_id in parsed.unknown_category:
+        for where, cat_id in columns.unknown_category:
             report.add("annotations of unknown category ids skipped", f"{where}: {cat_id}")
-        records = [self._record(image, report) for image in parsed.images]
         self._setup(
-            records,
+            self._records(columns, report),
             report,
             filter_empty=filter_empty,
             on_missing_image=on_missing_image,
@@ -82,30 +95,46 @@ class CocoDataset(DetectionDataset):
             scan_images=scan_images,
         )
 
-    def _record(self, image: Any, report: CleanupReport) -> ImageRecord:
-        boxes, crowd = as_arrays(image)
-        labels = np.array([self.cat_id_to_label.get(c, -1) for c in image.cat_ids], np.int64)
-        selected = labels >= 0
+    def _records(self, columns: CocoColumns, report: CleanupReport) -> RecordStore:
+        """The images of ``columns`` as records: annotations grouped by image (file order),
+        categories mapped to labels (others left out and counted), sizes read from the
+        image headers where the file gives none."""
+        order = np.argsort(columns.ann_image, kind="stable")
+        labels = _labels_of(columns.cat_ids, self.label_to_cat_id)
+        selected = labels[order] >= 0
+        owner = columns.ann_image[order]
         if not selected.all():
+            left_out = np.bincount(owner[~selected], minlength=len(columns.file_names))
+            first = int(np.flatnonzero(left_out)[0])
             report.add(
                 "annotations of categories not in classes left out",
-                image.file_name,
-                int((~selected).sum()),
+                columns.file_names[first],
+                int(left_out.sum()),
                 dirty=False,
             )
-        path = os.path.join(self.img_dir, image.file_name)
-        height, width = image.height, image.width
-        source = f"{self.ann_file} image_id {image.image_id}"
-        if not (height and width) and os.path.isfile(path):
-            height, width = read_image_size(path, source, exif_orientation=self.exif_orientation)
-        return ImageRecord(
-            path=path,
-            file_name=image.file_name,
-            image_id=image.image_id,
-            height=height,
-            width=width,
-            boxes=boxes[selected],
-            labels=labels[selected],
-            ignore=crowd[selected],
-            source=source,
+        rows = order[selected]
+        box_start = np.zeros(len(columns.file_names) + 1, np.int64)
+        np.cumsum(
+            np.bincount(owner[selected], minlength=len(columns.file_names)), out=box_start[1:]
+        )
+        folder = os.path.join(self.img_dir, "")  # os.path.join's result, without a call each
+        paths = [f if f.startswith("/") else folder + f for f in columns.file_names]
+        sources = NumberedColumn(f"{self.ann_file} image_id ", columns.image_ids)
+        heights, widths = columns.heights.copy(), columns.widths.copy()
+        for i in np.flatnonzero((heights == 0) | (widths == 0)):
+            if os.path.isfile(paths[i]):
+                heights[i], widths[i] = read_image_size(
+                    paths[i], sources[i], exif_orientation=self.exif_orientation
+                )
+        return RecordStore(
+            paths=paths,
+            file_names=columns.file_names,
+            sources=sources,
+            image_ids=columns.image_ids,
+            heights=heights,
+            widths=widths,
+            box_start=box_start,
+            boxes=columns.boxes[rows],
+            labels=labels[rows],
+            ignore=columns.crowd[rows],
         )

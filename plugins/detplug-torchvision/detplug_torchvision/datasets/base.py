@@ -9,40 +9,24 @@ decodes the image and runs the transforms (docs/data.md).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
 from typing import Any
 
-import numpy as np
 import torch
 from torch.utils.data import Dataset
 from torchvision import tv_tensors
 
-from detplug_core.errors import BuildError, DataError
+from detplug_core.errors import BuildError
 from detplug_torchvision.datasets.errors import SampleError
 from detplug_torchvision.datasets.image_io import read_image
-from detplug_torchvision.datasets.report import CleanupReport, clip_boxes, logger
-from detplug_torchvision.datasets.scan import scan_for_bad_images
+from detplug_torchvision.datasets.record_cleanup import clean_records
+from detplug_torchvision.datasets.records import ImageRecord, RecordStore
+from detplug_torchvision.datasets.report import CleanupReport, logger
+from detplug_torchvision.datasets.scan import existing_files, scan_for_bad_images
 
 __all__ = ["DetectionDataset", "ImageRecord", "build_pipeline", "check_choice"]
 
 Pipeline = Callable[[Any, dict], tuple[Any, dict]]
-
-
-@dataclass(frozen=True)
-class ImageRecord:
-    """One image and its annotations, boxes as float32 xyxy pixels."""
-
-    path: str
-    file_name: str
-    image_id: int
-    height: int
-    width: int
-    boxes: np.ndarray  # float32 [N, 4]
-    labels: np.ndarray  # int64 [N]
-    ignore: np.ndarray  # bool [N]
-    source: str = ""  # the annotation file (and entry) the record came from
 
 
 def check_choice(component: str, key: str, value: str, choices: Sequence[str]) -> str:
@@ -67,7 +51,7 @@ class DetectionDataset(Dataset):
     """Items are ``(image, target)`` as in docs/architecture.md ("Data contract")."""
 
     classes: list[str]
-    records: list[ImageRecord]
+    records: RecordStore
 
     #: apply EXIF orientation tags when decoding (datasets' ``exif_orientation`` option)
     exif_orientation: bool = True
@@ -77,67 +61,56 @@ class DetectionDataset(Dataset):
     def __init__(self, classes: Sequence[str], transforms: Sequence[dict] | Pipeline | None):
         self.classes = list(classes)
         self.transforms = build_pipeline(transforms)
-        self.records = []
+        self.records = RecordStore.from_records([])
 
     def _setup(
         self,
-        records: list[ImageRecord],
+        records: Sequence[ImageRecord] | RecordStore,
         report: CleanupReport,
         *,
         filter_empty: bool,
         on_missing_image: str,
         on_bad_image: str = "error",
-        scan_images: bool = True,
+        scan_images: bool | str = True,
     ) -> None:
-        """Clip and drop boxes, apply the image policies (``scan_images`` decodes every
-        image once to find bad files before training), log the summary once."""
-        self.on_bad_image = check_choice(
-            type(self).__name__, "on_bad_image", on_bad_image, ("error", "skip")
-        )
-        kept: list[ImageRecord] = []
-        for rec in records:
-            if not os.path.isfile(rec.path):
-                if on_missing_image == "error":
-                    raise DataError(
-                        f"{report.name}: image file '{rec.path}' does not exist "
-                        f"(image_id {rec.image_id}, annotations: {rec.source}); "
-                        "set on_missing_image: skip to leave such images out"
-                    )
-                report.add("images skipped: file missing", rec.path)
-                continue
-            rec = self._clean_boxes(rec, report)
-            if filter_empty and not (~rec.ignore).any():
-                report.add("images without boxes filtered out", rec.file_name, dirty=False)
-                continue
-            kept.append(rec)
-        if scan_images:
-            kept = scan_for_bad_images(
-                kept, report, on_bad_image, exif_orientation=self.exif_orientation
+        """Clip and drop boxes, apply the image policies, scan for bad image files (``True``:
+        the structural check, ``"decode"``: decode every file; see ``scan``), log the summary
+        once. ``records`` become a :class:`RecordStore` (``self.records``)."""
+        name = type(self).__name__
+        self.on_bad_image = check_choice(name, "on_bad_image", on_bad_image, ("error", "skip"))
+        if scan_images not in (True, False, "decode"):
+            raise BuildError(
+                f"{name}: scan_images must be true, false or 'decode', got {scan_images!r}"
             )
+        store = RecordStore.from_records(records)
+        kept, _ = clean_records(
+            store,
+            report,
+            is_file=existing_files(store.paths.tolist()),
+            filter_empty=filter_empty,
+            on_missing_image=on_missing_image,
+        )
+        if scan_images and len(kept):
+            keep = scan_for_bad_images(
+                kept.paths.tolist(),
+                kept.image_ids,
+                report,
+                self.on_bad_image,
+                exif_orientation=self.exif_orientation,
+                decode=scan_images == "decode",
+            )
+            if not keep.all():
+                kept = kept.select(keep)
         self.records = kept
-        report.log(len(kept), sum(len(r.boxes) for r in kept))
+        report.log(len(kept), len(kept.boxes))
         self.report = report
-
-    @staticmethod
-    def _clean_boxes(rec: ImageRecord, report: CleanupReport) -> ImageRecord:
-        if not len(rec.boxes):
-            return rec
-        boxes, changed, keep = clip_boxes(rec.boxes, rec.height, rec.width)
-        report.add("boxes clipped to the image", rec.source, changed)
-        if keep.all():
-            return replace(rec, boxes=boxes) if changed else rec
-        dropped = np.flatnonzero(~keep)
-        example = f"{rec.source} box {rec.boxes[dropped[0]].tolist()}"
-        report.add("empty boxes dropped (zero area or outside the image)", example, len(dropped))
-        return replace(rec, boxes=boxes[keep], labels=rec.labels[keep], ignore=rec.ignore[keep])
 
     def __len__(self) -> int:
         return len(self.records)
 
     def get_image_size(self, index: int) -> tuple[int, int]:
         """``(height, width)`` of image ``index`` from the annotations, without decoding."""
-        rec = self.records[index]
-        return rec.height, rec.width
+        return int(self.records.heights[index]), int(self.records.widths[index])
 
     def describe(self, index: int) -> str:
         """How error messages name sample ``index``."""

@@ -1,28 +1,125 @@
-"""The scan before training: decode every image once, so that one truncated or corrupt
-file is found when the dataset is built, not when training reaches it mid-epoch.
+"""The scan before training: find the image files that cannot be decoded when the dataset is
+built, not when training reaches them mid-epoch; paid once per file.
+
+* Check: by default a cheap structural one for JPEG and PNG files (a JPEG ends with its EOI
+  marker ``FF D9``, a PNG with its ``IEND`` chunk: a truncated file, by far the most common
+  bad file, lacks them). A file that fails it, or of another format, is decoded, and only
+  the decoder's verdict counts, so the cheap check never refuses a file the loader would
+  read. ``scan_images: decode`` decodes every file (finds damage inside complete files too).
+* Cache: each result is stored with the file's size and modification time
+  (:mod:`~detplug_torchvision.datasets.scan_cache`); a later run, train or val, any rank,
+  ``detplug data check``, only checks the files that changed since.
+* Parallel: the files left to check are split across DDP ranks (when torch.distributed is
+  initialised, every rank takes every world-size-th file and the results are all-gathered),
+  and each rank checks its part in one process per usable CPU core.
 
 ``on_bad_image: error`` (the default) stops with a DataError naming the first bad file and
 how many there are; ``skip`` leaves them out and counts them in the dataset's summary line.
-Datasets too large to decode twice turn the scan off with ``scan_images: false``; a bad file
-is then met during training (``error`` stops there; ``skip`` uses the next image).
+``scan_images: false`` turns the scan off; a bad file is then met during training (``error``
+stops there; ``skip`` uses the next image).
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from detplug_core.errors import DataError
 from detplug_torchvision.datasets.errors import SampleError
 from detplug_torchvision.datasets.image_io import read_image
 from detplug_torchvision.datasets.report import CleanupReport
+from detplug_torchvision.datasets.scan_cache import ScanCache, ScanEntry
+
+__all__ = [
+    "FileStats",
+    "existing_files",
+    "find_bad_images",
+    "looks_complete",
+    "scan_for_bad_images",
+    "stat_files",
+]
 
 _REASON = "images skipped: cannot be decoded"
+_JPEG_START, _JPEG_END = b"\xff\xd8\xff", b"\xff\xd9"
+_PNG_START, _PNG_END = b"\x89PNG\r\n\x1a\n", b"IEND\xaeB`\x82"
+_MIN_PARALLEL = 256  # fewer files are checked in this process
 
 
-def _problem(path: str, exif_orientation: bool) -> str | None:
+@dataclass(frozen=True)
+class FileStats:
+    """``os.stat`` of many files: whether each is a regular file, its size and mtime (ns)."""
+
+    is_file: np.ndarray  # bool [N]
+    sizes: np.ndarray  # int64 [N]
+    mtimes: np.ndarray  # int64 [N]
+
+    @classmethod
+    def empty(cls, n: int) -> FileStats:
+        return cls(np.zeros(n, bool), np.zeros(n, np.int64), np.zeros(n, np.int64))
+
+    def take(self, rows: np.ndarray) -> FileStats:
+        """The stats of the files at ``rows``."""
+        return FileStats(self.is_file[rows], self.sizes[rows], self.mtimes[rows])
+
+
+def stat_files(paths: Sequence[str]) -> FileStats:
+    """One ``os.stat`` per path (a missing or unreadable path is not a file)."""
+    n = len(paths)
+    is_file, sizes, mtimes = np.zeros(n, bool), np.zeros(n, np.int64), np.zeros(n, np.int64)
+    for i, path in enumerate(paths):
+        try:
+            st = os.stat(path)
+        except (OSError, ValueError):
+            continue
+        if st.st_mode & 0o170000 == 0o100000:  # S_ISREG
+            is_file[i], sizes[i], mtimes[i] = True, st.st_size, st.st_mtime_ns
+    return FileStats(is_file, sizes, mtimes)
+
+
+def existing_files(paths: Sequence[str]) -> np.ndarray:
+    """bool [N]: which paths are files, from one listing per folder (a stat per file only
+    for names the listing lacks: a case-insensitive file system, a link to a folder)."""
+    by_folder: dict[str, list[int]] = {}
+    for i, path in enumerate(paths):
+        by_folder.setdefault(os.path.dirname(path), []).append(i)
+    found = np.zeros(len(paths), bool)
+    for folder, rows in by_folder.items():
+        try:
+            with os.scandir(folder or ".") as entries:
+                names = {e.name for e in entries if e.is_file()}
+        except OSError:
+            names = set()
+        for i in rows:
+            path = paths[i]
+            found[i] = os.path.basename(path) in names or os.path.isfile(path)
+    return found
+
+
+def looks_complete(path: str, size: int) -> bool:
+    """True for a JPEG that ends with its EOI marker or a PNG that ends with its IEND chunk
+    (reads 8 bytes at each end); False for anything else, which is then decoded."""
+    if size < 16:
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            head, tail = os.pread(fd, 8, 0), os.pread(fd, 8, size - 8)
+        finally:
+            os.close(fd)
+    except OSError:
+        return False
+    if head[:3] == _JPEG_START:
+        return tail[-2:] == _JPEG_END
+    return head == _PNG_START and tail == _PNG_END
+
+
+def _decode_problem(path: str, exif_orientation: bool) -> str | None:
     try:
         read_image(path, exif_orientation=exif_orientation)
     except SampleError as err:
@@ -30,28 +127,159 @@ def _problem(path: str, exif_orientation: bool) -> str | None:
     return None
 
 
-def scan_for_bad_images(
-    records: Sequence[Any], report: CleanupReport, on_bad_image: str, *, exif_orientation: bool
-) -> list[Any]:
-    """``records`` without those whose image cannot be decoded (``skip``), or a DataError
-    naming the first such file (``error``). Decoding runs in a few threads (the decoders
-    release the GIL)."""
-    if not records:
-        return []
-    workers = max(1, min(8, os.cpu_count() or 1))
-    with ThreadPoolExecutor(workers) as pool:
-        problems = list(pool.map(lambda r: _problem(r.path, exif_orientation), records))
-    bad = [(rec, text) for rec, text in zip(records, problems, strict=True) if text]
-    if not bad:
-        return list(records)
-    if on_bad_image == "error":
-        rec, text = bad[0]
-        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
-        raise DataError(
-            f"{report.name}: {text}{more}, image_id {rec.image_id}; set on_bad_image: skip to "
-            "leave such images out"
+def _check(job: tuple[list[str], list[int], bool, bool]) -> list[tuple[bool, str | None]]:
+    """(decoded, problem) of each file of one chunk."""
+    paths, sizes, decode, exif_orientation = job
+    out: list[tuple[bool, str | None]] = []
+    for path, size in zip(paths, sizes, strict=True):
+        if not decode and looks_complete(path, size):
+            out.append((False, None))
+        else:
+            out.append((True, _decode_problem(path, exif_orientation)))
+    return out
+
+
+def usable_cpus() -> int:
+    """CPU cores this process may run on (its affinity, as taskset or a cgroup set it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover (not Linux)
+        return os.cpu_count() or 1
+
+
+def _check_files(
+    paths: list[str], sizes: list[int], decode: bool, exif_orientation: bool
+) -> list[tuple[bool, str | None]]:
+    """:func:`_check` over ``paths``, in one forked process per usable core when there are
+    enough of them (decoding and file reads scale with processes, not with threads)."""
+    workers = min(usable_cpus(), 32)
+    if workers < 2 or len(paths) < _MIN_PARALLEL or "fork" not in _start_methods():
+        return _check((paths, sizes, decode, exif_orientation))
+    step = max(16, -(-len(paths) // (workers * 8)))
+    jobs = [
+        (paths[i : i + step], sizes[i : i + step], decode, exif_orientation)
+        for i in range(0, len(paths), step)
+    ]
+    try:
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            return [result for chunk in pool.map(_check, jobs) for result in chunk]
+    except (OSError, AssertionError):  # no processes here (a daemonic process, a limit)
+        return _check((paths, sizes, decode, exif_orientation))
+
+
+def _start_methods() -> list[str]:
+    return multiprocessing.get_all_start_methods()
+
+
+def _rank_and_world() -> tuple[int, int]:
+    try:
+        import torch.distributed as dist
+    except ImportError:  # pragma: no cover
+        return 0, 1
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _all_gather(obj: Any) -> list[Any]:
+    import torch.distributed as dist
+
+    out: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def find_bad_images(
+    paths: Sequence[str],
+    *,
+    decode: bool = False,
+    exif_orientation: bool = True,
+    stats: FileStats | None = None,
+    cache: ScanCache | None = None,
+    use_cache: bool = True,
+) -> dict[int, str]:
+    """``{index: problem}`` for the files of ``paths`` the loaders could not decode (a
+    missing file included), each checked as the module docstring says.
+
+    ``decode``: decode every file (else the structural check first). ``stats``: the
+    :func:`stat_files` of ``paths`` if the caller has them. ``cache``: where results are
+    kept (default :class:`ScanCache` under ``$DETPLUG_CACHE``); ``use_cache=False`` neither
+    reads nor writes one. Under torch.distributed every rank must call it with the same
+    paths (it all-gathers)."""
+    rank, world = _rank_and_world()
+    mine = range(rank, len(paths), world)
+    if stats is None:
+        stats = FileStats.empty(len(paths))
+        mine_stats = stat_files([paths[i] for i in mine])
+        for field in ("is_file", "sizes", "mtimes"):
+            getattr(stats, field)[rank::world] = getattr(mine_stats, field)
+    keys = {i: os.path.abspath(paths[i]) for i in mine}
+    cache = (cache or ScanCache()) if use_cache else None
+    known = cache.load(keys.values()) if cache is not None else {}
+    problems: dict[int, str] = {}
+    todo: list[int] = []
+    for i in mine:
+        if not stats.is_file[i]:
+            problems[i] = _decode_problem(paths[i], exif_orientation) or "not a file"
+            continue
+        entry = known.get(keys[i])
+        fresh = entry is not None and (entry.size, entry.mtime_ns) == (
+            stats.sizes[i],
+            stats.mtimes[i],
         )
-    for rec, _ in bad:
-        report.add(_REASON, rec.path)
-    bad_ids = {id(rec) for rec, _ in bad}
-    return [rec for rec in records if id(rec) not in bad_ids]
+        if fresh and (entry.decoded or not decode):
+            if entry.problem:
+                problems[i] = entry.problem
+            continue
+        todo.append(i)
+    results = _check_files(
+        [paths[i] for i in todo], [int(stats.sizes[i]) for i in todo], decode, exif_orientation
+    )
+    new: dict[str, ScanEntry] = {}
+    for i, (decoded, problem) in zip(todo, results, strict=True):
+        new[keys[i]] = ScanEntry(int(stats.sizes[i]), int(stats.mtimes[i]), decoded, problem)
+        if problem:
+            problems[i] = problem
+    if world > 1:
+        gathered = _all_gather((problems, new))
+        problems = {i: p for part, _ in gathered for i, p in part.items()}
+        new = {k: v for _, part in gathered for k, v in part.items()}
+        if int(os.environ.get("LOCAL_RANK", rank)) != 0:
+            new = {}  # one writer per machine
+    if cache is not None and new:
+        cache.save(new)
+    return problems
+
+
+def scan_for_bad_images(
+    paths: Sequence[str],
+    image_ids: Sequence[int],
+    report: CleanupReport,
+    on_bad_image: str,
+    *,
+    exif_orientation: bool,
+    decode: bool = False,
+    stats: FileStats | None = None,
+) -> np.ndarray:
+    """The keep mask (bool [N]) of the images at ``paths``: False for those that cannot be
+    decoded (``skip``, counted in ``report``); with ``error``, a DataError naming the first
+    such file and how many there are."""
+    keep = np.ones(len(paths), bool)
+    if not len(paths):
+        return keep
+    bad = find_bad_images(paths, decode=decode, exif_orientation=exif_orientation, stats=stats)
+    if not bad:
+        return keep
+    order = sorted(bad)
+    if on_bad_image == "error":
+        first = order[0]
+        more = f" (and {len(order) - 1} more)" if len(order) > 1 else ""
+        raise DataError(
+            f"{report.name}: {bad[first]}{more}, image_id {image_ids[first]}; set "
+            "on_bad_image: skip to leave such images out"
+        )
+    for i in order:
+        report.add(_REASON, paths[i])
+    keep[order] = False
+    return keep
