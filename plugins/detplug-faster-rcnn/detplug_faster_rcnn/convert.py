@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from detplug_torchvision.conversion import (
+    BACKBONE_FPN_RULES,
     COCO80_IDS,
     TorchvisionConverter,
     check_classes,
@@ -26,8 +27,7 @@ from torch import Tensor
 
 # (torchvision key pattern, detplug replacement), first match wins.
 _RULES = [
-    (r"^backbone\.body\.", "backbone.body."),
-    (r"^backbone\.fpn\.", "neck.fpn."),
+    *BACKBONE_FPN_RULES,
     (r"^rpn\.head\.conv\.weight$", "rpn.head.conv.0.0.weight"),  # before torchvision 0.12
     (r"^rpn\.head\.conv\.bias$", "rpn.head.conv.0.0.bias"),
     (r"^rpn\.head\.", "rpn.head."),

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from detplug_torchvision.parts import build_backbone_and_neck, build_part
-from detplug_torchvision.targets import training_targets
+from detplug_torchvision.targets import require_targets, training_targets
 from torch import Tensor, nn
 
 from detplug_faster_rcnn.registries import MODELS
@@ -45,8 +45,8 @@ class FasterRCNN(nn.Module):
     def forward(
         self, images: Sequence[Tensor], targets: Sequence[dict[str, Any]] | None = None
     ) -> dict[str, Tensor] | list[dict[str, Tensor]]:
-        if self.training and targets is None:
-            raise ValueError("FasterRCNN: targets are required in train mode")
+        if self.training:
+            targets = require_targets("FasterRCNN", images, targets)
         batch, image_sizes = self.preprocessor(images)  # [N, 3, H, W], [(H_i, W_i)]
         features = list(self.neck(self.backbone(batch)).values())
         padded = tuple(batch.shape[-2:])

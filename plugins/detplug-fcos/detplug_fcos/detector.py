@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from detplug_torchvision.parts import build_backbone_and_neck, build_part
 from detplug_torchvision.prior_cache import PriorCache
-from detplug_torchvision.targets import matched_targets, training_targets
+from detplug_torchvision.targets import matched_targets, require_targets, training_targets
 from torch import Tensor, nn
 
 from detplug_fcos.points import level_points
@@ -84,12 +84,8 @@ class FCOS(nn.Module):
     ) -> dict[str, Tensor] | list[dict[str, Tensor]]:
         """Losses (train mode) or detections (eval mode); see the class docstring."""
         if self.training:
-            if targets is None:
-                raise ValueError("FCOS in train mode needs targets")
-            if len(targets) != len(images):
-                raise ValueError(f"got {len(images)} images but {len(targets)} targets")
-            device = next(self.parameters()).device
-            gts = training_targets(targets, device, self.num_classes)
+            targets = require_targets("FCOS", images, targets)
+            gts = training_targets(targets, next(self.parameters()).device, self.num_classes)
             return self._forward(images, [(t["boxes"], t["labels"]) for t in gts])
         # Detections are not differentiable (top-k, NMS): skip autograd bookkeeping.
         with torch.inference_mode():

@@ -17,6 +17,7 @@ import re
 from collections.abc import Mapping
 
 from detplug_torchvision.conversion import (
+    BACKBONE_FPN_RULES,
     COCO80_IDS,
     TorchvisionConverter,
     check_classes,
@@ -26,8 +27,7 @@ from torch import Tensor
 
 # (torchvision key pattern, detplug replacement), first match wins.
 _RULES = [
-    (r"^backbone\.body\.", "backbone.body."),
-    (r"^backbone\.fpn\.", "neck.fpn."),
+    *BACKBONE_FPN_RULES,
     (r"^head\.classification_head\.conv\.(\d+)\.(\d+)\.", r"head.cls_convs.\1.\2."),
     (r"^head\.classification_head\.cls_logits\.", "head.cls_logits."),
     (r"^head\.regression_head\.conv\.(\d+)\.(\d+)\.", r"head.reg_convs.\1.\2."),

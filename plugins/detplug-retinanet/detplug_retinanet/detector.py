@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 from detplug_torchvision.parts import build_backbone_and_neck, build_part
-from detplug_torchvision.targets import training_targets
+from detplug_torchvision.targets import require_targets, training_targets
 from torch import Tensor, nn
 from torchvision.models.detection._utils import BoxCoder
 
@@ -148,8 +148,8 @@ class RetinaNet(nn.Module):
     def forward(
         self, images: Sequence[Tensor], targets: Sequence[dict[str, Any]] | None = None
     ) -> dict[str, Tensor] | list[dict[str, Tensor]]:
-        if self.training and targets is None:
-            raise ValueError("RetinaNet: targets are required in train mode")
+        if self.training:
+            targets = require_targets("RetinaNet", images, targets)
         batch, image_sizes = self.preprocessor(images)  # [N, 3, H, W], [(H_i, W_i)]
         features = list(self.neck(self.backbone(batch)).values())
         logits, deltas = self.head(features)  # [N, sum HWA, K], [N, sum HWA, 4]

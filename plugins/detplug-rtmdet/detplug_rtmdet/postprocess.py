@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from detplug_torchvision.ops import batched_nms, level_topk, split_by_image
+from detplug_torchvision.ops import detections_per_image, topk_per_level
 from torch import Tensor
 
 from detplug_rtmdet.points import decode
@@ -47,29 +47,13 @@ class RTMDetPostprocess:
         image_sizes: (h, w) of each image -> one dict per image."""
         n, _, num_classes = cls_logits.shape
         scores = torch.sigmoid(cls_logits.float())
-        cand_scores, cand_index = [], []
-        start = 0
-        for count in num_per_level:
-            level = scores[:, start : start + count].reshape(n, -1)  # [N, count * C]
-            value, index = level_topk(level, self.topk_candidates)
-            cand_scores.append(value)
-            cand_index.append(index + start * num_classes)
-            start += count
-        score = torch.cat(cand_scores, dim=1)  # [N, K]
-        index = torch.cat(cand_index, dim=1)
-        point = torch.div(index, num_classes, rounding_mode="floor")
-        label = index % num_classes
+        score, point, label = topk_per_level(scores, num_per_level, self.topk_candidates)
 
-        keep = score > self.score_thresh
+        keep = score > self.score_thresh  # [N, K]
         image = torch.arange(n, device=score.device)[:, None].expand_as(keep)[keep]
         point, label, score = point[keep], label[keep], score[keep]
         boxes = decode(log_distances[image, point].float(), points[point], strides[point])
-        limits = torch.tensor(image_sizes, dtype=boxes.dtype, device=boxes.device)[image]
-        boxes[:, 0::2] = boxes[:, 0::2].clamp(min=0).minimum(limits[:, 1:2])
-        boxes[:, 1::2] = boxes[:, 1::2].clamp(min=0).minimum(limits[:, 0:1])
-
-        kept = batched_nms(boxes, score, image * num_classes + label, self.nms_thresh)
-        return [
-            {"boxes": boxes[chunk], "scores": score[chunk], "labels": label[chunk]}
-            for chunk in split_by_image(kept, image, n, self.detections_per_img)
-        ]
+        return detections_per_image(
+            boxes, score, label, image, image_sizes, num_classes, self.nms_thresh,
+            self.detections_per_img,
+        )  # fmt: skip

@@ -56,6 +56,13 @@ def write_converted(dst: str | os.PathLike, state: Mapping[str, torch.Tensor], m
 
 CLASS_CHOICES = ("coco80", "all")
 
+# torchvision's ResNet-FPN keys -> detplug's ``backbone`` and ``neck`` (the rules every
+# ResNet-FPN detector's converter starts with; parameter names below them are the same).
+BACKBONE_FPN_RULES = (
+    (r"^backbone\.body\.", "backbone.body."),
+    (r"^backbone\.fpn\.", "neck.fpn."),
+)
+
 
 def check_classes(classes: str) -> None:
     """``classes`` must be one of :data:`CLASS_CHOICES`."""

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torchvision
 from torch import Tensor
 
-__all__ = ["batched_nms", "level_topk", "multiscale_roi_align", "split_by_image"]
+__all__ = [
+    "batched_nms",
+    "detections_per_image",
+    "level_topk",
+    "multiscale_roi_align",
+    "split_by_image",
+    "topk_per_level",
+]
 
 
 def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, iou_threshold: float) -> Tensor:
@@ -49,6 +58,50 @@ def split_by_image(kept: Tensor, image: Tensor, num_images: int, cap: int) -> li
     by_image = kept[torch.sort(image[kept], stable=True).indices]
     counts = torch.bincount(image[by_image], minlength=num_images).tolist()
     return [chunk[:cap] for chunk in by_image.split(counts)]
+
+
+def topk_per_level(
+    scores: Tensor, num_per_level: Sequence[int], k: int
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The ``k`` best (prior, class) pairs of each level of dense ``scores`` ``[N, A, C]``
+    (priors ordered level by level, ``num_per_level`` of each), by :func:`level_topk`:
+    their scores, priors and labels, each ``[N, K]`` (K: the levels' k's together)."""
+    n, _, num_classes = scores.shape
+    values, indices = [], []
+    start = 0
+    for count in num_per_level:
+        level = scores[:, start : start + count].reshape(n, -1)  # [N, count * C]
+        value, index = level_topk(level, k)
+        values.append(value)
+        indices.append(index + start * num_classes)
+        start += count
+    index = torch.cat(indices, dim=1)
+    prior = torch.div(index, num_classes, rounding_mode="floor")
+    return torch.cat(values, dim=1), prior, index % num_classes
+
+
+def detections_per_image(
+    boxes: Tensor,
+    scores: Tensor,
+    labels: Tensor,
+    image: Tensor,
+    image_sizes: Sequence[tuple[int, int]],
+    num_classes: int,
+    nms_thresh: float,
+    cap: int,
+) -> list[dict[str, Tensor]]:
+    """Candidate detections of a batch (``boxes`` [M, 4] xyxy, ``scores``, ``labels`` in
+    0..num_classes-1 and ``image`` [M], the index of each one's image in ``image_sizes``) ->
+    per image a dict of ``boxes``/``scores``/``labels``: boxes clipped to their image's
+    ``(h, w)`` (in place), class-wise NMS per image, the best ``cap`` in score order."""
+    limits = torch.tensor(image_sizes, dtype=boxes.dtype, device=boxes.device)[image]
+    boxes[:, 0::2] = boxes[:, 0::2].clamp(min=0).minimum(limits[:, 1:2])
+    boxes[:, 1::2] = boxes[:, 1::2].clamp(min=0).minimum(limits[:, 0:1])
+    kept = batched_nms(boxes, scores, image * num_classes + labels, nms_thresh)
+    return [
+        {"boxes": boxes[chunk], "scores": scores[chunk], "labels": labels[chunk]}
+        for chunk in split_by_image(kept, image, len(image_sizes), cap)
+    ]
 
 
 def multiscale_roi_align(

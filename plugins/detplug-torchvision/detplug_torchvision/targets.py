@@ -11,6 +11,18 @@ from torch import Tensor
 from detplug_core.errors import ConfigError
 
 
+def require_targets(
+    owner: str, images: Sequence[Any], targets: Sequence[Any] | None
+) -> Sequence[Any]:
+    """The ``targets`` of a train-mode call of detector ``owner``: one per image, else a
+    ValueError naming the detector."""
+    if targets is None:
+        raise ValueError(f"{owner} in train mode needs targets")
+    if len(targets) != len(images):
+        raise ValueError(f"{owner}: got {len(images)} images but {len(targets)} targets")
+    return targets
+
+
 def training_targets(
     targets: Sequence[dict[str, Any]], device: torch.device, num_classes: int
 ) -> list[dict]:

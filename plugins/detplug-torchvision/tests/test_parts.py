@@ -8,7 +8,7 @@ import torch
 from detplug_torchvision.parts import build_backbone_and_neck, build_part
 from detplug_torchvision.preprocessor import DetPreprocessor
 from detplug_torchvision.prior_cache import PriorCache
-from detplug_torchvision.targets import matched_targets, training_targets
+from detplug_torchvision.targets import matched_targets, require_targets, training_targets
 
 from detplug_core import MODELS
 from detplug_core.errors import BuildError
@@ -67,3 +67,11 @@ def test_matched_targets_per_prior() -> None:
 def test_training_targets_refuse_misshapen_boxes() -> None:
     with pytest.raises(ValueError, match=r"target 0: boxes must be \[M, 4\]"):
         training_targets([{"boxes": torch.zeros(2, 3), "labels": torch.zeros(2)}], "cpu", 3)
+
+
+def test_train_mode_needs_one_target_per_image() -> None:
+    images = [torch.zeros(3, 8, 8)] * 2
+    with pytest.raises(ValueError, match="Det in train mode needs targets"):
+        require_targets("Det", images, None)
+    with pytest.raises(ValueError, match="Det: got 2 images but 1 targets"):
+        require_targets("Det", images, [{}])
