@@ -18,9 +18,10 @@ def config(config_file: str, overrides: tuple[str, ...]) -> None:
     """
     from detplug_core.config import load_config
     from detplug_core.plugins import make_plugin_manager
+    from detplug_core.plugins.safe_calls import call_adjust_config
 
     cfg = load_config(config_file, overrides)
-    make_plugin_manager().hook.detplug_adjust_config(config=cfg)
+    call_adjust_config(make_plugin_manager(), cfg)  # as train does: a failure names its plugin
     click.echo(merged_files_comment(cfg.files), nl=False)
     click.echo(cfg.dump(), nl=False)
 

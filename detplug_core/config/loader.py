@@ -57,7 +57,7 @@ def read_config_file(filename: str) -> tuple[dict, SourceMap]:
     except IsADirectoryError:
         raise ConfigError(f"config file '{filename}' is a directory") from None
     except UnicodeDecodeError as error:
-        raise ConfigError(f"{filename}: not UTF-8 text ({error.reason})") from None
+        raise ConfigError(f"{_named(filename)}: not UTF-8 text ({error.reason})") from None
     except OSError as error:
         raise ConfigError(f"cannot read config file '{filename}': {error.strerror}") from None
     parse = parse_json if suffix in JSON_SUFFIXES else parse_yaml
@@ -66,8 +66,8 @@ def read_config_file(filename: str) -> tuple[dict, SourceMap]:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(
-            f"{filename}: the top level of a config must be a mapping of keys to values, "
-            f"got {_kind(data)}"
+            f"{_named(filename)}: the top level of a config must be a mapping of keys to "
+            f"values, got {_kind(data)}"
         )
     return data, sources
 
@@ -151,6 +151,19 @@ def _base_files(data: dict, sources: SourceMap, filename: str) -> list[tuple[str
 
 
 def _kind(value: Any) -> str:
+    """``a list``, ``a int (3)``; a long text (a file that is no config, read as one YAML
+    string) is cut short: the error names the file, it does not print it."""
     if isinstance(value, list):
         return "a list"
-    return f"a {type(value).__name__} ({value!r})"
+    text = repr(value)
+    if len(text) > 60:
+        size = f" of {len(value)} characters" if isinstance(value, str) else ""
+        return f"a {type(value).__name__}{size} ({text[:50]}...): is this file a config?"
+    return f"a {type(value).__name__} ({text})"
+
+
+def _named(filename: str) -> str:
+    """``base.yaml``, or ``base.yaml (a link to /data/notes.txt)`` for a symbolic link."""
+    if os.path.islink(filename):
+        return f"{filename} (a link to {os.path.realpath(filename)})"
+    return filename

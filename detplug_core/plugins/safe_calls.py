@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detplug_core.errors import ComponentError
+from detplug_core.errors import ComponentError, DetplugError
 
 
 def describe_plugin(name: str) -> str:
@@ -44,8 +44,10 @@ def cli_commands_by_plugin(pm: Any) -> list[tuple[str, Any, list, str | None]]:
 
 
 def call_adjust_config(pm: Any, config: Mapping) -> None:
-    """Call every ``detplug_adjust_config`` in pluggy's order; a raising one stops the run
-    with a :class:`ComponentError` (exit 1) naming its plugin."""
+    """Call every ``detplug_adjust_config`` in pluggy's order (``detplug train``, ``test``
+    and ``config`` alike). A hook that refuses the config with a DetplugError stops with
+    that error (exit 2) prefixed by its plugin; any other exception is a bug in the plugin:
+    a :class:`ComponentError` (exit 1) naming it."""
     impls = list(reversed(pm.hook.detplug_adjust_config.get_hookimpls()))
     if any(getattr(i, "hookwrapper", False) or getattr(i, "wrapper", False) for i in impls):
         pm.hook.detplug_adjust_config(config=config)  # wrappers need pluggy's own call
@@ -53,6 +55,12 @@ def call_adjust_config(pm: Any, config: Mapping) -> None:
     for impl in impls:
         try:
             impl.function(config=config)
+        except DetplugError as err:
+            try:
+                named = type(err)(f"{describe_plugin(impl.plugin_name)}: {err}")
+            except TypeError:  # an error class with another constructor
+                raise err from None
+            raise named from err
         except Exception as err:
             raise ComponentError(
                 f"{describe_plugin(impl.plugin_name)}: its detplug_adjust_config hook failed: "

@@ -198,3 +198,14 @@ def test_base_with_an_unsupported_extension_names_the_including_line(write):
     write("model.py", "model = dict()\n")
     path = write("a.yaml", "_base_: model.py\n")
     assert _error(path) == f"{path}:1: base file 'model.py' is not a .yaml, .yml or .json file"
+
+
+def test_a_base_linked_to_a_file_that_is_no_config_is_named_not_printed(write, tmp_path):
+    prose = tmp_path / "notes.txt"
+    prose.write_text("just some words over several lines of text\n" * 40)
+    (tmp_path / "base.yaml").symlink_to(prose)
+    path = write("top.yaml", "_base_: base.yaml\nseed: 1\n")
+    message = _error(path)
+    assert f"base.yaml (a link to {prose})" in message
+    assert "got a str of 1719 characters ('just some words" in message
+    assert len(message) < 400 and message.count("just some words") == 1

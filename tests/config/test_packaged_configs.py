@@ -200,30 +200,17 @@ def test_command_line_errors_are_one_line_with_exit_code_2(site):
     assert res.returncode == 2 and "entry-point name 'nosuch'" in res.stderr
 
 
-LIST_WITHOUT_TORCH = """
-import sys
-from detplug_core.cli.main import main
-try:
-    main(sys.argv[1:])
-finally:
-    print("torch imported:", "torch" in sys.modules, file=sys.stderr)
-"""
-
-
-def test_detplug_configs_lists_every_packaged_config_without_torch(site):
-    env = {**os.environ, "PYTHONPATH": str(site)}
-    env.pop("DETPLUG_DISABLE_PLUGINS", None)
-    res = subprocess.run(
-        [sys.executable, "-c", LIST_WITHOUT_TORCH, "configs", "--json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
+def test_detplug_configs_lists_every_packaged_config_and_marks_plugins_that_fail(site):
+    res = run_cli(site, "configs", "--json")
     assert res.returncode == 0, res.stderr
-    assert "torch imported: False" in res.stderr
     rows = {row["name"]: row for row in json.loads(res.stdout)}
     recipe = rows["demo::recipe.yaml"]
+    # the fake plugins raise when imported: their configs are listed, marked unusable
+    assert recipe["problem"] == (
+        "plugin failed to load: RuntimeError: resolving a packaged config must not import "
+        "the plugin"
+    )
+    assert rows["detplug::default_runtime.yaml"]["problem"] is None
     assert recipe["distribution"] == "detplug-demo-configs" and recipe["version"] == "0.1.0"
     assert (
         recipe["description"] == "A demo recipe: a packaged model base plus another plugin's data."
@@ -237,11 +224,15 @@ def test_detplug_configs_lists_every_packaged_config_without_torch(site):
 def test_detplug_configs_filters_by_word_or_pattern_and_skips_blocked_plugins(site):
     res = run_cli(site, "configs", "demo::*")
     assert res.returncode == 0, res.stderr
-    names = [line.split()[0] for line in res.stdout.splitlines()]
-    assert names == ["demo::models/tiny.yaml", "demo::recipe.yaml"]
-    assert "detplug-demo-configs 0.1.0" in res.stdout and "A demo recipe" in res.stdout
+    lines = res.stdout.splitlines()
+    assert [line.split()[0] for line in lines[:-1]] == [
+        "demo::models/tiny.yaml",
+        "demo::recipe.yaml",
+    ]
+    assert "detplug-demo-configs 0.1.0" in res.stdout and "[plugin failed to load:" in lines[1]
+    assert lines[-1].startswith("(configs marked [...] cannot be built as they are")
     res = run_cli(site, "configs", "other::DATA")  # a word: any case
-    assert [line.split()[0] for line in res.stdout.splitlines()] == ["other::datasets/data.yaml"]
+    assert res.stdout.splitlines()[0].split()[0] == "other::datasets/data.yaml"
     res = run_cli(site, "-p", "no:other", "configs", "other")
     assert res.returncode == 0
     assert res.stdout.splitlines() == [
@@ -274,3 +265,13 @@ def test_a_missing_plugin_names_the_extra_that_brings_it(tmp_path, monkeypatch):
         "'detplug-not-here>=0.1' (or the extra that brings it: "
         "pip install 'detplug-demo-configs[shapes]')"
     )
+
+
+def test_detplug_configs_with_an_unknown_or_blocked_scope_is_an_error(site):
+    res = run_cli(site, "configs", "nope::")
+    assert res.returncode == 2 and res.stdout == ""
+    assert "no installed plugin has the entry-point name 'nope'" in res.stderr
+    assert "demo" in res.stderr and "other" in res.stderr  # the scopes that exist
+    res = run_cli(site, "-p", "no:other", "configs", "other::*")
+    assert res.returncode == 2 and "blocked" in res.stderr
+    assert run_cli(site, "configs", "*::*tiny*").returncode == 0  # a pattern for the scope
