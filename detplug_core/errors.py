@@ -65,3 +65,11 @@ class RefusedValueError(BuildError, ValueError):
 
 class RefusedTypeError(BuildError, TypeError):
     """A component raised TypeError about a config argument (still a TypeError)."""
+
+
+class DetplugWarning(UserWarning):
+    """Something detplug reports and goes on with (the CLI prints one ``warning:`` line)."""
+
+
+class PluginWarning(DetplugWarning):
+    """A plugin problem that does not stop the run (an error in strict mode)."""

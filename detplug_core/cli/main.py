@@ -11,11 +11,13 @@ from __future__ import annotations
 import importlib
 import sys
 import traceback
+import warnings
+from typing import TextIO
 
 import click
 
 from detplug_core import __version__
-from detplug_core.errors import DetplugError
+from detplug_core.errors import DetplugError, DetplugWarning
 
 BUILTIN_COMMANDS = {
     "train": ("detplug_core.cli.train", "train", "Train a model from a config."),
@@ -140,8 +142,30 @@ def apply_plugin_options(plugin_opts: tuple[str, ...]) -> None:
     configure(blocked=blocked, enabled=enabled)
 
 
+def show_warnings_as_lines() -> None:
+    """detplug's own warnings (a plugin problem that does not stop the run) print as one
+    ``warning: ...`` line; others keep Python's format. The CLI owns its process."""
+    default = warnings.showwarning
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        if issubclass(category, DetplugWarning):
+            click.echo(f"warning: {message}", err=True)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+
+
 def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    show_warnings_as_lines()
     try:
         code = cli.main(args=argv, prog_name="detplug", standalone_mode=False)
     except DetplugError as err:  # raised while resolving a command, before invoke

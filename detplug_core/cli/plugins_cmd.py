@@ -100,6 +100,8 @@ def plugins(as_json: bool) -> None:
         click.echo(f"{row['name']}  {row['distribution']} {row['version']}  [{status}]")
         if row["error"]:
             click.echo(f"    error: {row['error']}")
+        for warning in row["warnings"]:
+            click.echo(f"    warning: {warning}")
         for kind, names in row["components"].items():
             click.echo(f"    {kind}: {', '.join(names)}")
         if row["hooks"]:

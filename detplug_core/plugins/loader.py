@@ -23,7 +23,7 @@ import re
 import traceback
 from dataclasses import dataclass, field
 
-from detplug_core.errors import PluginError
+from detplug_core.errors import PluginError, PluginWarning
 from detplug_core.plugins import state
 from detplug_core.plugins.state import PluginRecord
 from detplug_core.registry import provenance
@@ -146,6 +146,8 @@ def ensure_loaded() -> list[PluginRecord]:
     if _loaded:
         return state.records()
     _loaded = True
+    from detplug_core.plugins.hookcheck import HookimplError, check_hookimpls  # pluggy: lazily
+
     for name in BUILTIN_MODULES:
         importlib.import_module(name)
     opts = _options.resolved()
@@ -153,6 +155,7 @@ def ensure_loaded() -> list[PluginRecord]:
     state.set_records(records)
     # before any import: what a plugin's package registers is that plugin's, whoever imports it
     provenance.claim_packages(r.provenance for r in records)
+    _check_named_plugins(opts, records)
     for record in records:
         names = {normalize(record.name), normalize(record.distribution)}
         if names & opts.blocked:
@@ -163,6 +166,9 @@ def ensure_loaded() -> list[PluginRecord]:
             continue
         try:
             _import(record)
+            record.warnings = check_hookimpls(
+                record.module, record.provenance.describe(), strict=bool(opts.strict)
+            )
         except KeyboardInterrupt:  # Ctrl-C (or a plugin raising it): stop, naming the plugin
             _unregister(record)
             err = PluginError(
@@ -173,21 +179,45 @@ def ensure_loaded() -> list[PluginRecord]:
             raise err from None
         except (Exception, SystemExit) as err:  # a broken plugin must not take others down
             record.status = "failed"
-            record.error = (
-                f"SystemExit: it called sys.exit({err.code!r}) while being imported"
-                if isinstance(err, SystemExit)
-                else f"{type(err).__name__}: {err}"
-            )
+            if isinstance(err, HookimplError):
+                record.error = str(err)
+            elif isinstance(err, SystemExit):
+                record.error = f"SystemExit: it called sys.exit({err.code!r}) while being imported"
+            else:
+                record.error = f"{type(err).__name__}: {err}"
             record.traceback = traceback.format_exc()
             record.failed_components = _unregister(record)
             if opts.strict:
-                raise PluginError(
-                    f"plugin '{record.name}' ({record.distribution} {record.version}) failed "
-                    f"to load: {record.error} [strict mode: DETPLUG_STRICT_PLUGINS=1]"
-                ) from err
+                what = (
+                    record.error
+                    if isinstance(err, HookimplError)  # already names the plugin
+                    else f"{record.provenance.describe()} failed to load: {record.error}"
+                )
+                strict = " [strict mode: DETPLUG_STRICT_PLUGINS=1]"
+                raise PluginError(what if what.endswith(strict) else what + strict) from err
             continue
         record.status = "loaded"
     return records
+
+
+def _check_named_plugins(opts: LoaderOptions, records: list[PluginRecord]) -> None:
+    """``-p no:TYPO`` or ``-p TYPO`` (or DETPLUG_DISABLE_PLUGINS) naming no installed plugin:
+    a warning with the closest name and the installed ones (an error in strict mode)."""
+    import difflib
+    import warnings
+
+    known = {normalize(n) for r in records for n in (r.name, r.distribution)}
+    for name in sorted((opts.blocked | opts.enabled) - known):
+        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        installed = ", ".join(sorted(r.name for r in records)) or "(none)"
+        message = (
+            f"-p / DETPLUG_DISABLE_PLUGINS names '{name}', which is no installed plugin; "
+            f"{hint}installed plugins: {installed}"
+        )
+        if opts.strict:
+            raise PluginError(f"{message} [strict mode: DETPLUG_STRICT_PLUGINS=1]")
+        warnings.warn(message, PluginWarning, stacklevel=3)
 
 
 def reset_for_tests() -> None:

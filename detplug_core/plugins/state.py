@@ -23,6 +23,7 @@ class PluginRecord:
     module: ModuleType | None = field(default=None, repr=False)
     traceback: str | None = field(default=None, repr=False)
     failed_components: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # e.g. a hookimpl no hook calls
 
     @property
     def package(self) -> str:
@@ -41,6 +42,7 @@ class PluginRecord:
             "module": self.module_name,
             "status": self.status,
             "error": self.error,
+            "warnings": list(self.warnings),
         }
 
 

@@ -45,7 +45,14 @@ class PluginSandbox:
         self._modules: list[str] = []
 
     def register(self, plugin: object, name: str | None = None) -> object:
+        """Make ``plugin`` take part in every PluginManager of this test; its ``@hookimpl``
+        functions are checked as the loader checks an installed plugin's (a wrong argument
+        raises, a name no hook has warns; both with the hook's accepted names)."""
+        from detplug_core.plugins.hookcheck import check_hookimpls
+        from detplug_core.plugins.loader import current_options
+
         name = name or getattr(plugin, "__name__", None) or type(plugin).__name__
+        check_hookimpls(plugin, f"plugin '{name}'", strict=bool(current_options().strict))
         TEST_PLUGINS.append((name, plugin))
         self._added.append((name, plugin))
         return plugin
