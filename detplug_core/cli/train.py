@@ -163,7 +163,8 @@ def train(ctx: click.Context, config: str, overrides: tuple[str, ...], **options
         cfg = load_config(config, sized)
         apply_data_option(cfg, options.get("data"), options.get("data_images"), sized)
         _apply_options(cfg, options)
-        with located_errors(cfg), Runner(cfg) as runner:
+        # this process is detplug's: malloc and the collector tuned for the loop (runner.py)
+        with located_errors(cfg), Runner(cfg, tune_process=True) as runner:
             runner.train()
 
     run_distributed_safely(run)

@@ -88,12 +88,15 @@ def build_dataloader(
     rank: int = 0,
     world_size: int = 1,
     pin_memory: bool = False,
+    dataset: Any = None,
 ) -> BuiltLoader:
-    """The DataLoader of section ``key`` (``train_dataloader``, ``val_dataloader``, ...)."""
+    """The DataLoader of section ``key`` (``train_dataloader``, ``val_dataloader``, ...);
+    ``dataset``: the section's dataset when it was built already (``num_classes: auto``)."""
     if not isinstance(cfg, Mapping):
         raise ConfigError(f"{key}: expected a mapping with at least 'dataset'")
     _check_keys(cfg, key, TRAIN_KEYS if train else EVAL_KEYS)
-    dataset = DATASETS.build(cfg["dataset"], path=f"{key}.dataset")
+    if dataset is None:
+        dataset = DATASETS.build(cfg["dataset"], path=f"{key}.dataset")
     if not hasattr(dataset, "__len__"):
         raise ConfigError(f"{key}.dataset: {type(dataset).__name__} has no __len__")
     batch_size = cfg.get("batch_size", 1)

@@ -18,11 +18,11 @@ With ``DETPLUG_PLUGINS_AUTOLOAD=0`` no entry point is imported unless named with
 from __future__ import annotations
 
 import importlib
-import os
 import re
 import traceback
 from dataclasses import dataclass, field
 
+from detplug_core.env import env_flag, env_names
 from detplug_core.errors import PluginError, PluginWarning
 from detplug_core.plugins import state
 from detplug_core.plugins.state import PluginRecord
@@ -31,19 +31,6 @@ from detplug_core.registry.roots import ROOT_REGISTRIES
 
 GROUP = "detplug.plugins"
 BUILTIN_MODULES = ("detplug_core.builtins",)
-
-
-def _env_list(name: str) -> set[str]:
-    return {p.strip() for p in os.environ.get(name, "").split(",") if p.strip()}
-
-
-def env_flag(name: str, default: bool) -> bool:
-    """An on/off environment switch: unset or empty is ``default``; 0, false, no, off are
-    off; anything else is on."""
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    return value.strip().lower() not in ("0", "false", "no", "off")
 
 
 def normalize(name: str) -> str:
@@ -60,7 +47,7 @@ class LoaderOptions:
 
     def resolved(self) -> LoaderOptions:
         return LoaderOptions(
-            blocked={normalize(b) for b in self.blocked | _env_list("DETPLUG_DISABLE_PLUGINS")},
+            blocked={normalize(b) for b in self.blocked | env_names("DETPLUG_DISABLE_PLUGINS")},
             enabled={normalize(e) for e in self.enabled},
             strict=env_flag("DETPLUG_STRICT_PLUGINS", False)
             if self.strict is None

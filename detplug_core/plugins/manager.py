@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 import pluggy
 
 from detplug_core import hookspecs
+from detplug_core.env import TRACE_HOOKS, env_selection
 from detplug_core.plugins.loader import ensure_loaded
 
-TRACE_ENV = "DETPLUG_TRACE_HOOKS"
+TRACE_ENV = TRACE_HOOKS
 
 # Plugins added for the duration of one test by detplug_core.testing (never by the loader).
 TEST_PLUGINS: list[tuple[str, object]] = []
@@ -33,9 +33,9 @@ def make_plugin_manager(*, with_plugins: bool = True) -> pluggy.PluginManager:
     for name, plugin in TEST_PLUGINS:
         if not pm.is_registered(plugin):
             pm.register(plugin, name=name)
-    trace = os.environ.get(TRACE_ENV, "").strip()
-    if trace and trace.lower() not in ("0", "false", "no", "off"):
-        install_tracing(pm, None if trace.lower() in ("1", "true", "all", "*") else trace)
+    traced = env_selection(TRACE_ENV)
+    if traced is not None:
+        install_tracing(pm, None if "*" in traced else ",".join(sorted(traced)))
     return pm
 
 

@@ -11,10 +11,17 @@ LRSchedulerHook    0         before_train_iter: set this iteration's lr
 LoggerHook         90        progress bar; every ``log_interval`` iterations the log
                              line and a scalars.jsonl record (after_train_iter)
 ValidationHook     100       after_train_iter / after_train_epoch when due;
-                             before_train: a validation a signal interrupted
+                             before_train: a validation a signal interrupted or
+                             prevented
 CheckpointHook     100       after ValidationHook: interval checkpoints, best file,
                              the last checkpoint (after_train)
 =================  ========  ======================================================
+
+ValidationHook runs evaluations through ``runner.evaluator``; CheckpointHook decides when
+to write and asks ``runner.checkpointer`` to (which calls ``before_save_checkpoint``). At a
+boundary where both act, the checkpoint must follow the validation (it records the new
+best metric and the validation as done), so CheckpointHook must run after ValidationHook:
+:func:`check_hook_order` refuses a ``hooks:`` list that would order them otherwise.
 """
 
 from __future__ import annotations
@@ -23,12 +30,15 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from detplug_core.runner import dist
-from detplug_core.runner.evaluation import EvalResult, evaluate
+from detplug_core import dist
+from detplug_core.errors import ConfigError
 from detplug_core.runner.hook import Hook
+from detplug_core.runner.message import MessageError
+from detplug_core.runner.results import EvalResult
 
 if TYPE_CHECKING:
-    from detplug_core.runner.runner import Runner
+    from detplug_core.runner.hook_dispatch import ConfigHook
+    from detplug_core.runner.protocol import RunnerView as Runner
 
 
 class LRSchedulerHook(Hook):
@@ -131,14 +141,18 @@ class LoggerHook(Hook):
             "memory": memory,
             **losses,
         }
-        extras = {
-            k: v
-            for k, v in runner.message.items()
-            if k not in values and k not in runner.metric_keys and isinstance(v, int | float)
-        }
-        values.update(extras)
-        runner.message.update(values)
-        self._logged = {k: runner.message[k] for k in values}
+        message, metric_keys = runner.message, runner.evaluator.metric_keys
+        for key, value in message.items():
+            if key in metric_keys:
+                continue
+            if key in values:  # the reserved names cannot be written: one of the losses'
+                raise MessageError(
+                    f"runner.message[{key!r}]: a hook used the name of one of the model's "
+                    f"losses; use your own name, e.g. 'myhook/{key}'"
+                )
+            values[key] = float(value)  # numbers and one-element tensors (runner/message.py)
+        message.publish(values)
+        self._logged = {k: message[k] for k in values}
         if p.by_epoch:
             head = f"Epoch [{p.epoch + 1}][{p.epoch_iter}/{len(runner.train_dataloader)}]"
         else:
@@ -158,8 +172,8 @@ def _due(count: int, interval: int | None, end: int | None) -> bool:
 
 class ValidationHook(Hook):
     """Validates every ``train.val_interval`` epochs or iterations (and at the end). A
-    validation cut short by a signal stays due: its state says so, and a resumed run runs
-    it first (``before_train``)."""
+    validation that a signal cut short, or that was due in the iteration a signal ended,
+    stays due: its state says so, and a resumed run runs it first (``before_train``)."""
 
     priority = "LOWEST"
 
@@ -171,15 +185,21 @@ class ValidationHook(Hook):
             self.validate(runner)
 
     def after_train_iter(self, runner: Runner) -> None:
-        if runner.by_epoch or runner.stop_training or runner.signal_received:
+        if runner.by_epoch or runner.stop_training:
             return
         if _due(runner.iter, runner.train_settings.val_interval, runner.max_iters):
-            self.validate(runner)
+            self._when_no_signal(runner)
 
     def after_train_epoch(self, runner: Runner) -> None:
-        if not runner.by_epoch or runner.signal_received:
-            return
-        if _due(runner.epoch, runner.train_settings.val_interval, runner.max_epochs):
+        if runner.by_epoch and _due(
+            runner.epoch, runner.train_settings.val_interval, runner.max_epochs
+        ):
+            self._when_no_signal(runner)
+
+    def _when_no_signal(self, runner: Runner) -> None:
+        if runner.signals.received:  # the run stops here: the resumed run validates first
+            self.pending = runner.val_data is not None
+        else:
             self.validate(runner)
 
     def validate(self, runner: Runner) -> EvalResult | None:
@@ -187,7 +207,7 @@ class ValidationHook(Hook):
         if built is None:
             return None
         self.pending = True
-        result = evaluate(runner, built, runner.metrics, runner.metric_prefixes, "val")
+        result = runner.evaluator.run(built, runner.metrics, runner.metric_prefixes, "val")
         if result is None:  # a signal: the interrupt checkpoint keeps it pending
             return None
         self.pending = False
@@ -201,8 +221,9 @@ class ValidationHook(Hook):
 
 
 class CheckpointHook(Hook):
-    """Interval checkpoints (``checkpoint:`` section), ``best_<metric>.pth`` after a
-    validation that improved the monitored metric, and the last checkpoint at the end."""
+    """When to write checkpoints: every ``checkpoint.interval``, ``best_<metric>.pth``
+    after a validation that improved the monitored metric, and the last one at the end.
+    Writing (and ``before_save_checkpoint``) is ``runner.checkpointer``'s."""
 
     priority = "LOWEST"
 
@@ -213,64 +234,38 @@ class CheckpointHook(Hook):
         self._boundary(runner, due=False)  # a validation run at once after a resume
 
     def after_train_iter(self, runner: Runner) -> None:
-        ck = runner.checkpoint_settings
-        if not runner.signal_received:
+        ck = runner.checkpointer.settings
+        if not runner.signals.received:
             due = not ck.by_epoch and bool(ck.interval) and runner.iter % ck.interval == 0
             self._boundary(runner, due)
 
     def after_train_epoch(self, runner: Runner) -> None:
-        ck = runner.checkpoint_settings
-        if not runner.signal_received:
+        ck = runner.checkpointer.settings
+        if not runner.signals.received:
             due = ck.by_epoch and bool(ck.interval) and runner.epoch % ck.interval == 0
             self._boundary(runner, due)
 
     def after_train(self, runner: Runner) -> None:
-        if runner.checkpoint_settings.save_last and runner.last_saved_iter != runner.iter:
-            runner.save_checkpoint(self.name(runner))
+        checkpointer = runner.checkpointer
+        if checkpointer.settings.save_last and checkpointer.last_saved_iter != runner.iter:
+            checkpointer.save(self.name(runner))
 
     @staticmethod
     def name(runner: Runner) -> str:
-        if runner.checkpoint_settings.by_epoch and runner.epoch_iter == 0:
+        if runner.checkpointer.settings.by_epoch and runner.epoch_iter == 0:
             return f"epoch_{runner.epoch}.pth"
         return f"iter_{runner.iter}.pth"
 
     def _boundary(self, runner: Runner, due: bool) -> None:
-        improved = False
-        result = runner.last_eval
+        checkpointer, improved = runner.checkpointer, False
+        result = runner.evaluator.last_eval
         if result is not None and result is not self._seen and result.mode == "val":
             self._seen = result
-            improved = self._track_best(runner, result)
+            improved = checkpointer.track_best(result)
         if due:
-            path = runner.save_checkpoint(self.name(runner))
-            if improved and path is not None:
-                runner.checkpoint_files.link_best(path, runner.best["metric"])
+            checkpointer.save(self.name(runner), best=improved)
         elif improved:
-            state = runner.checkpoint_state()
-            runner.hooks.call("before_save_checkpoint", runner=runner, checkpoint=state)
-            if runner.rank == 0:
-                path = runner.checkpoint_files.save_best(state, runner.best["metric"])
-                runner.logger.info("saved best checkpoint %s", path)
-
-    @staticmethod
-    def _track_best(runner: Runner, result: EvalResult) -> bool:
-        settings, metrics = runner.checkpoint_settings, result.metrics
-        key = settings.save_best
-        if not key or not metrics:
-            return False
-        if key == "auto":
-            key = next(iter(metrics))
-        if key not in metrics:
-            runner.logger.warning(
-                "checkpoint.save_best: metric '%s' not among %s", key, ", ".join(metrics)
-            )
-            return False
-        best = runner.best["value"] if runner.best else None
-        if not settings.is_better(key, metrics[key], best):
-            return False
-        runner.best = {"metric": key, "value": metrics[key], "epoch": result.epoch}
-        runner.best["iter"] = result.iter
-        runner.logger.info("new best %s: %.4f", key, metrics[key])
-        return True
+            checkpointer.save_best()
 
 
 BUILTIN_HOOKS: tuple[type[Hook], ...] = (
@@ -279,3 +274,24 @@ BUILTIN_HOOKS: tuple[type[Hook], ...] = (
     ValidationHook,
     CheckpointHook,
 )
+
+
+def check_hook_order(entries: list[ConfigHook]) -> None:
+    """CheckpointHook must run after ValidationHook (module docstring): ``entries`` in
+    calling order; a ConfigError naming both places otherwise."""
+    places = {}
+    for entry in entries:
+        for cls in (ValidationHook, CheckpointHook):
+            if isinstance(entry.hook, cls):
+                places[cls] = entry
+    validation, checkpoint = places.get(ValidationHook), places.get(CheckpointHook)
+    if validation is None or checkpoint is None:
+        return
+    if entries.index(checkpoint) < entries.index(validation):
+        raise ConfigError(
+            f"hooks: {type(checkpoint.hook).__name__} ({checkpoint.where}, priority "
+            f"{checkpoint.priority}) would run before {type(validation.hook).__name__} "
+            f"({validation.where}, priority {validation.priority}); a checkpoint must follow "
+            "the validation of its iteration: give the checkpoint hook a priority after the "
+            "validation hook's"
+        )

@@ -111,8 +111,6 @@ def read_checkpoint(path: str | os.PathLike) -> CheckpointContents:
     checkpoints: ``load_file`` (one clear error for a missing, corrupt or unsafe file),
     then the weights (``model`` entry, else ``state_dict``, else the file itself; a
     ``module.`` prefix removed), the saved ``config`` and ``meta.classes``."""
-    from detplug_core.runner.weights import checkpoint_classes, extract_state_dict
-
     obj = load_file(path)
     config = obj.get("config") if isinstance(obj, Mapping) else None
     return CheckpointContents(
@@ -120,6 +118,29 @@ def read_checkpoint(path: str | os.PathLike) -> CheckpointContents:
         config if isinstance(config, Mapping) else None,
         checkpoint_classes(obj) or [],
     )
+
+
+def extract_state_dict(obj: object, path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The model weights inside a loaded file: a detplug checkpoint (``model``), a
+    ``state_dict`` entry, or a bare state dict. A ``module.`` prefix (DDP) is removed."""
+    if isinstance(obj, Mapping):
+        for key in ("model", "state_dict"):
+            if isinstance(obj.get(key), Mapping):
+                obj = obj[key]
+                break
+    if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointError(f"{path}: no model weights found (expected a state dict)")
+    if obj and all(k.startswith("module.") for k in obj):
+        obj = {k[len("module.") :]: v for k, v in obj.items()}
+    return dict(obj)
+
+
+def checkpoint_classes(obj: object) -> list[str] | None:
+    """The class names saved in a checkpoint's ``meta`` (detplug checkpoints and converter
+    output), or None."""
+    meta = obj.get("meta") if isinstance(obj, Mapping) else None
+    classes = meta.get("classes") if isinstance(meta, Mapping) else None
+    return [str(c) for c in classes] if isinstance(classes, list | tuple) else None
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:

@@ -1,70 +1,110 @@
-"""Evaluation: the model over a val/test dataloader, then the metrics.
+"""Evaluation: the :class:`Evaluator` of a run and its :class:`EvalLoop` pass.
 
-Evaluation runs the model under ``torch.inference_mode()`` and copies its outputs to the CPU
-outside of it, so metrics receive ordinary tensors they may modify. A signal received during
-the pass stops it after the current batch; :meth:`EvalLoop.run` then returns ``None`` (no
-partial metrics) and the training loop saves a checkpoint that remembers the pass is due.
+The evaluator owns what evaluations leave behind (``last_eval``, ``last_metrics``,
+``metric_keys``) and the one place that dispatches the evaluation stages; the runner's
+``val()``/``test()`` and the built-in ValidationHook call :meth:`Evaluator.run`.
+
+A pass runs the model under ``torch.inference_mode()`` and copies its outputs to the CPU
+outside of it, so metrics receive ordinary tensors they may modify. It is a scope: what a
+hook enters with :meth:`Evaluator.enter_context` in ``before_{val,test}_epoch`` (EMAHook's
+averaged weights) is exited as soon as the model outputs are in, before the metrics'
+``after_*_epoch`` stage, however the pass ends. A signal received during the pass stops it
+after the current batch; :meth:`Evaluator.run` then returns ``None`` (no partial metrics)
+with the trained weights back in the model, and the training loop saves a checkpoint that
+remembers the pass is due.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 
-from detplug_core.runner import dist
+from detplug_core import dist
+from detplug_core.runner.results import EvalResult
 
 if TYPE_CHECKING:
     from detplug_core.data.loader import BuiltLoader
-    from detplug_core.runner.runner import Runner
+    from detplug_core.runner.dist_signals import RunSignals
+    from detplug_core.runner.hook_dispatch import HookDispatcher
+    from detplug_core.runner.protocol import RunnerView
+
+__all__ = ["EvalLoop", "EvalResult", "Evaluator", "rescale_boxes"]
+
+T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class EvalResult:
-    """One finished evaluation: where it ran and what it measured."""
+class Evaluator:
+    """Runs evaluation passes for one runner and remembers the last one."""
 
-    mode: str
-    epoch: int
-    iter: int
-    metrics: dict[str, float] = field(default_factory=dict)
-    seconds: float = 0.0  # wall time of the pass, its metrics and its hooks
+    def __init__(self, runner: RunnerView, hooks: HookDispatcher, signals: RunSignals) -> None:
+        self.runner = runner  # what the stages receive as ``runner``; read, never called
+        self.hooks = hooks
+        self.signals = signals
+        self.last_eval: EvalResult | None = None
+        self.last_metrics: dict[str, float] = {}
+        self.metric_keys: set[str] = set()
+        self._scope: contextlib.ExitStack | None = None
 
+    @property
+    def in_pass(self) -> bool:
+        """Whether a pass's model outputs are being produced (its scope is open)."""
+        return self._scope is not None
 
-def record_eval(
-    runner: Runner, mode: str, metrics: dict[str, float], seconds: float = 0.0
-) -> EvalResult:
-    """Log an evaluation (console, metrics.jsonl with ``eval_time``, results.csv) and
-    remember it on the runner (``last_eval``, ``metric_keys``; ``last_metrics`` for val)."""
-    result = EvalResult(mode, runner.epoch, runner.iter, dict(metrics), seconds)
-    runner.message.update(metrics)
-    runner.metric_keys.update(metrics)
-    runner.last_eval = result
-    if mode == "val":
-        runner.last_metrics = metrics
-    if mode == "test":
-        head = f"Test [{len(runner.test_dataloader.dataset)} images]"
-    elif runner.by_epoch:
-        head = f"Epoch(val) [{runner.epoch}][{len(runner.val_dataloader)}]"
-    else:
-        head = f"Iter(val) [{runner.iter}]"
-    record = {"mode": mode, "epoch": runner.epoch, "iter": runner.iter, **metrics}
-    record["eval_time"] = round(seconds, 3)
-    runner.log.eval_record(head, metrics, record)
-    return result
+    def enter_context(self, cm: contextlib.AbstractContextManager[T]) -> T:
+        """Enter ``cm`` for the current pass (see the module docstring)."""
+        if self._scope is None:
+            raise RuntimeError(
+                "runner.evaluator.enter_context() is for before_val_epoch/before_test_epoch "
+                "(no evaluation pass is running)"
+            )
+        return self._scope.enter_context(cm)
 
+    def run(
+        self, data: BuiltLoader, metrics: list, prefixes: list[str], mode: str
+    ) -> EvalResult | None:
+        """One timed :class:`EvalLoop` pass over ``data`` and its record (logged, kept as
+        ``last_eval``); None when a signal cut it short (nothing is recorded then)."""
+        start = time.perf_counter()
+        loop = EvalLoop(self.runner, data, metrics, mode)
+        hooks, runner = self.hooks, self.runner
+        hooks.call(f"before_{mode}", runner=runner)
+        with contextlib.ExitStack() as scope:
+            self._scope = scope
+            try:
+                hooks.call(f"before_{mode}_epoch", runner=runner)
+                pending = loop.predict_all(hooks, self.signals)
+            finally:
+                self._scope = None
+        if self.signals.agree():  # interrupted: no partial metrics, the training loop saves
+            return None
+        results = loop.compute(pending, prefixes)
+        hooks.call(f"after_{mode}_epoch", runner=runner, metrics=results)
+        hooks.call(f"after_{mode}", runner=runner)
+        return self._record(mode, results, time.perf_counter() - start)
 
-def evaluate(
-    runner: Runner, built: BuiltLoader, metrics: list, prefixes: list[str], mode: str
-) -> EvalResult | None:
-    """One timed :class:`EvalLoop` pass and its record (:func:`record_eval`); None when a
-    signal cut it short (nothing is recorded then)."""
-    start = time.perf_counter()
-    results = EvalLoop(runner, built, metrics, prefixes, mode).run()
-    if results is None:
-        return None
-    return record_eval(runner, mode, results, time.perf_counter() - start)
+    def _record(self, mode: str, metrics: dict[str, float], seconds: float) -> EvalResult:
+        """Log an evaluation (console, metrics.jsonl with ``eval_time``, results.csv) and
+        remember it."""
+        r = self.runner
+        result = EvalResult(mode, r.epoch, r.iter, dict(metrics), seconds)
+        r.message.publish(metrics)
+        self.metric_keys.update(metrics)
+        self.last_eval = result
+        if mode == "val":
+            self.last_metrics = metrics
+        if mode == "test":
+            head = f"Test [{len(r.test_dataloader.dataset)} images]"
+        elif r.by_epoch:
+            head = f"Epoch(val) [{r.epoch}][{len(r.val_dataloader)}]"
+        else:
+            head = f"Iter(val) [{r.iter}]"
+        record = {"mode": mode, "epoch": r.epoch, "iter": r.iter, **metrics}
+        record["eval_time"] = round(seconds, 3)
+        r.log.eval_record(head, metrics, record)
+        return result
 
 
 def rescale_boxes(boxes: torch.Tensor, size: tuple[int, int], orig: Any) -> torch.Tensor:
@@ -95,22 +135,19 @@ def _prediction_to_cpu(pred: dict, size: tuple[int, int], orig: Any) -> dict:
 
 
 class EvalLoop:
-    """Runs the model over a val/test dataloader and evaluates the metrics."""
+    """The model over a val/test dataloader (:meth:`predict_all`), then the metrics
+    (:meth:`compute`)."""
 
-    def __init__(
-        self, runner: Runner, built: BuiltLoader, metrics: list, prefixes: list[str], mode: str
-    ) -> None:
+    def __init__(self, runner: RunnerView, built: BuiltLoader, metrics: list, mode: str) -> None:
         self.runner = runner
         self.built = built
         self.metrics = metrics
-        self.prefixes = prefixes
         self.mode = mode
 
-    def run(self) -> dict[str, float] | None:
-        """The metrics (``<prefix>/<key>`` -> float), or None when a signal cut it short."""
-        r, mode, hooks = self.runner, self.mode, self.runner.hooks
-        hooks.call(f"before_{mode}", runner=r)
-        hooks.call(f"before_{mode}_epoch", runner=r)
+    def predict_all(self, hooks: HookDispatcher, signals: RunSignals) -> list[tuple[list, list]]:
+        """Every batch's predictions and targets (kept for the gather under DDP, else given
+        to the metrics at once); stops after the batch where this rank got a signal."""
+        r, mode = self.runner, self.mode
         model = r.model
         was_training = model.training
         model.eval()
@@ -119,34 +156,33 @@ class EvalLoop:
         pending: list[tuple[list, list]] = []
         has_before, has_after = hooks.has(f"before_{mode}_iter"), hooks.has(f"after_{mode}_iter")
         bar = r.log.eval_bar(len(self.built.loader), mode)
-        for batch_idx, batch in enumerate(self.built.loader):
-            if has_before:
-                hooks.call(f"before_{mode}_iter", runner=r, batch_idx=batch_idx, data_batch=batch)
-            preds, targets = self._predict(batch)
-            if dist.is_active():
-                pending.append((preds, targets))
-            else:
-                for metric in self.metrics:
-                    metric.update(preds, targets)
-            if has_after:
-                hooks.call(
-                    f"after_{mode}_iter",
-                    runner=r,
-                    batch_idx=batch_idx,
-                    data_batch=batch,
-                    outputs=preds,
-                )
-            bar.update()
-            if r.signal_pending:  # this rank's own signal: no collective in this loop
-                break
-        bar.close()
-        model.train(was_training)
-        if r.agree_signals():  # interrupted: no partial metrics, the training loop saves
-            return None
-        results = self._evaluate(pending)
-        hooks.call(f"after_{mode}_epoch", runner=r, metrics=results)
-        hooks.call(f"after_{mode}", runner=r)
-        return results
+        try:
+            for batch_idx, batch in enumerate(self.built.loader):
+                if has_before:
+                    hooks.call(
+                        f"before_{mode}_iter", runner=r, batch_idx=batch_idx, data_batch=batch
+                    )
+                preds, targets = self._predict(batch)
+                if dist.is_active():
+                    pending.append((preds, targets))
+                else:
+                    for metric in self.metrics:
+                        metric.update(preds, targets)
+                if has_after:
+                    hooks.call(
+                        f"after_{mode}_iter",
+                        runner=r,
+                        batch_idx=batch_idx,
+                        data_batch=batch,
+                        outputs=preds,
+                    )
+                bar.update()
+                if signals.pending:  # this rank's own signal: no collective in this loop
+                    break
+        finally:
+            bar.close()
+            model.train(was_training)
+        return pending
 
     def _predict(self, batch: Any) -> tuple[list[dict], list[dict]]:
         r = self.runner
@@ -165,7 +201,8 @@ class EvalLoop:
             out_targets.append(gt)
         return out_preds, out_targets
 
-    def _evaluate(self, pending: list[tuple[list, list]]) -> dict[str, float]:
+    def compute(self, pending: list[tuple[list, list]], prefixes: list[str]) -> dict[str, float]:
+        """The metrics (``<prefix>/<key>`` -> float), computed on rank 0 and broadcast."""
         if dist.is_active():
             gathered = dist.gather_to_main(pending)
             if gathered is not None:
@@ -174,7 +211,7 @@ class EvalLoop:
                     metric.update(preds, targets)
         results: dict[str, float] = {}
         if self.runner.rank == 0:
-            for prefix, metric in zip(self.prefixes, self.metrics, strict=True):
+            for prefix, metric in zip(prefixes, self.metrics, strict=True):
                 for key, value in metric.compute().items():
                     results[f"{prefix}/{key}"] = float(value)
         return dist.broadcast_from_main(results)

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from detplug_core.env import TRACE_HOOKS, env_selection
 from detplug_core.errors import ConfigError, DetplugError
 from detplug_core.hookspecs import RUNNER_STAGES
 from detplug_core.runner.hook import PRIORITIES, Hook
@@ -238,16 +239,10 @@ class HookDispatcher:
 
 def _traced_stages() -> set[str] | None:
     """``DETPLUG_TRACE_HOOKS``: None (off), every stage (``1``) or the listed ones."""
-    import os
-
-    from detplug_core.plugins.manager import TRACE_ENV
-
-    value = os.environ.get(TRACE_ENV, "").strip()
-    if not value or value.lower() in ("0", "false", "no", "off"):
-        return None
-    if value.lower() in ("1", "true", "all", "*"):
+    traced = env_selection(TRACE_HOOKS)
+    if traced is not None and "*" in traced:
         return set(RUNNER_STAGES)
-    return {name.strip() for name in value.split(",") if name.strip()}
+    return traced
 
 
 def state_names(entries: Iterable[ConfigHook]) -> dict[int, str]:

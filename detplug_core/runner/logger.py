@@ -82,6 +82,17 @@ class _TqdmHandler(logging.StreamHandler):
             self.handleError(record)
 
 
+class _Waiting(logging.Handler):
+    """Holds records until the run's log file may be written."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 class _NoBar:
     def update(self, n: int = 1) -> None:
         pass
@@ -119,13 +130,32 @@ class RunLog:
         console.addFilter(_ConsoleFilter())
         self.logger.addHandler(console)
         self._files: dict[str, TextIO] = {}
+        # Until open_files() (train: once the work dir's lock is held), log.txt's lines wait
+        # here: a run refused because another one holds the work dir discards them and
+        # writes nothing there.
+        self._waiting: _Waiting | None = None
         if self.work_dir is not None:
-            self.work_dir.mkdir(parents=True, exist_ok=True)
-            file_handler = logging.FileHandler(self.work_dir / "log.txt", encoding="utf-8")
-            file_handler.setFormatter(
-                logging.Formatter("%(asctime)s - %(levelname)s - %(message)s")
-            )
-            self.logger.addHandler(file_handler)
+            self._waiting = _Waiting()
+            self.logger.addHandler(self._waiting)
+
+    def discard_waiting(self) -> None:
+        """Drop the lines waiting for ``log.txt`` (the work dir is another run's)."""
+        if self._waiting is not None:
+            self.logger.removeHandler(self._waiting)
+            self._waiting = None
+
+    def open_files(self) -> None:
+        """Start writing ``log.txt`` (with the lines logged so far); once per run."""
+        waiting, self._waiting = self._waiting, None
+        if waiting is None or self.work_dir is None:
+            return
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        file_handler = logging.FileHandler(self.work_dir / "log.txt", encoding="utf-8")
+        file_handler.setFormatter(logging.Formatter("%(asctime)s - %(levelname)s - %(message)s"))
+        for record in waiting.records:
+            file_handler.handle(record)
+        self.logger.removeHandler(waiting)
+        self.logger.addHandler(file_handler)
 
     # -- progress bar --------------------------------------------------------------------
     def start_bar(self, total: int, initial: int, desc: str) -> None:
@@ -242,6 +272,7 @@ class RunLog:
         os.replace(tmp, self.work_dir / "results.csv")
 
     def close(self) -> None:
+        self.open_files()  # a run that did not get to its loops still leaves its lines
         self.close_bar()
         for f in self._files.values():
             f.close()

@@ -29,7 +29,7 @@ import os
 import platform
 import sys
 
-from detplug_core.plugins.loader import env_flag
+from detplug_core.env import env_flag
 
 M_TRIM_THRESHOLD = -1  # glibc's mallopt parameter numbers (malloc.h)
 M_MMAP_THRESHOLD = -3

@@ -25,6 +25,7 @@ from torch import nn
 
 from detplug_core.errors import ConfigError
 from detplug_core.registry import OPTIMIZERS
+from detplug_core.runner.settings import config_number
 
 PARAMWISE_KEYS = ("norm_decay_mult", "bias_decay_mult", "bias_lr_mult", "custom_keys")
 _NORMS = (
@@ -101,15 +102,6 @@ def param_groups(
         {"params": params, "lr": lr * lr_mult, "weight_decay": weight_decay * decay_mult}
         for (lr_mult, decay_mult), params in groups.items()
     ]
-
-
-def config_number(value: Any, key_path: str) -> float:
-    """``value`` as a float, or a ConfigError naming ``key_path`` and the value."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        err = ConfigError(f"{key_path}: expected a number, got {value!r}")
-        err.key_path = key_path
-        raise err
-    return float(value)
 
 
 def build_optimizer(model: nn.Module, cfg: Mapping) -> torch.optim.Optimizer:

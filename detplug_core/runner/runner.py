@@ -1,40 +1,48 @@
 """The :class:`Runner`: one config in, a training / validation / test run out.
 
-Public attributes hooks may use (docs/runner.md): ``cfg``, ``model`` (never DDP-wrapped;
-``wrapped_model`` is what training calls), ``optimizer``, ``schedulers``, ``work_dir``,
-``epoch``, ``iter``, ``epoch_iter``, ``max_epochs``, ``max_iters``, ``by_epoch``,
-``train_dataloader``, ``val_dataloader``, ``test_dataloader``, ``metrics``, ``logger``,
-``rank``, ``world_size``, ``device``, ``seed``, ``message``, ``stop_training`` and
-``save_checkpoint(name)``.
+The runner builds the pieces and owns the loop (:meth:`Runner.train`) and its position
+(``progress``). Checkpoints are the :class:`~detplug_core.runner.checkpointer.Checkpointer`'s
+(``runner.checkpointer``: best metric, files, resume, ``load_from``), evaluations the
+:class:`~detplug_core.runner.evaluation.Evaluator`'s (``runner.evaluator``: last result,
+metric keys); hooks call those objects, not the runner. What hooks may use is
+:class:`~detplug_core.runner.protocol.RunnerView` (docs/runner.md).
+
+A Runner changes nothing process-wide that its caller did not ask for: glibc's malloc
+thresholds and the frozen heap (``runner/malloc.py``, ``runner/heap.py``) apply only with
+``tune_process=True``, which ``detplug train`` passes because it owns its process.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import random
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
 
-from detplug_core.data.num_classes import check_num_classes, resolve_num_classes
+from detplug_core import dist
+from detplug_core.data.num_classes import check_num_classes, resolve_classes
 from detplug_core.errors import ConfigError
 from detplug_core.registry import MODELS
-from detplug_core.runner import dist
 from detplug_core.runner.builders import (
     build_hooks,
     build_metrics,
     check_required_plugins,
     with_builtin_hooks,
 )
-from detplug_core.runner.checkpoint import CheckpointFiles
-from detplug_core.runner.dist_signals import agree_on_signal
-from detplug_core.runner.evaluation import EvalResult, evaluate
+from detplug_core.runner.builtin_hooks import check_hook_order
+from detplug_core.runner.checkpointer import Checkpointer
+from detplug_core.runner.dist_signals import RunSignals
+from detplug_core.runner.evaluation import Evaluator
 from detplug_core.runner.heap import frozen_heap
 from detplug_core.runner.hook_dispatch import HookDispatcher, HookError
 from detplug_core.runner.logger import RunLog
 from detplug_core.runner.malloc import tune_malloc
+from detplug_core.runner.message import Message
 from detplug_core.runner.progress import Progress
 from detplug_core.runner.rng import seed_everything, set_deterministic
 from detplug_core.runner.settings import (
@@ -42,13 +50,13 @@ from detplug_core.runner.settings import (
     RunSettings,
     TrainSettings,
     resolve_work_dir,
+    resolved_config,
     unknown_top_level_keys,
 )
 from detplug_core.runner.signals import SignalGuard, TrainingInterrupted
-from detplug_core.runner.state import RunnerStateMixin
 from detplug_core.runner.step import TrainStep, make_autocast
 from detplug_core.runner.sync_bn import apply_sync_bn
-from detplug_core.runner.workdir_lock import lock_for_run
+from detplug_core.runner.workdir_lock import WorkDirBusyError, lock_for_run
 
 
 def _from_progress(name: str, doc: str) -> property:
@@ -56,12 +64,19 @@ def _from_progress(name: str, doc: str) -> property:
     return property(lambda self: getattr(self.progress, name), doc=doc)
 
 
-class Runner(RunnerStateMixin):
+class Runner:
     """Builds everything from ``cfg`` (a :class:`~detplug_core.config.Config` or a dict)
     and runs :meth:`train`, :meth:`val` or :meth:`test`. Use as a context manager, or call
-    :meth:`close`, to release log files."""
+    :meth:`close`, to release log files and the work dir.
 
-    def __init__(self, cfg: Mapping, *, plugin_manager: Any = None) -> None:
+    ``tune_process=True`` says the caller owns the process: during :meth:`train` glibc's
+    malloc keeps the memory a step frees (``runner/malloc.py``) and the objects built before
+    the loop are frozen out of the garbage collector (``runner/heap.py``). ``detplug train``
+    passes it; a Runner in your own program leaves both alone unless you do."""
+
+    def __init__(
+        self, cfg: Mapping, *, plugin_manager: Any = None, tune_process: bool = False
+    ) -> None:
         from detplug_core.plugins import make_plugin_manager
         from detplug_core.plugins.safe_calls import call_adjust_config
 
@@ -77,6 +92,7 @@ class Runner(RunnerStateMixin):
         self.seed = self._resolve_seed(settings.seed)
         set_deterministic(settings.deterministic)
         seed_everything(self.seed)
+        self.tune_process = tune_process
         self.work_dir = resolve_work_dir(cfg, getattr(cfg, "filename", None))
         if "model" not in cfg:
             raise ConfigError("model: missing (the detector config, with 'type')")
@@ -96,23 +112,23 @@ class Runner(RunnerStateMixin):
                 "only a value referenced with ${...})",
                 key,
             )
-        resolve_num_classes(cfg)  # num_classes: auto -> the data's class count
+        # num_classes: auto -> the data's class count; a dataset built to count is reused
+        counted = resolve_classes(cfg)
+        self._counted = {counted.key: counted.dataset} if counted and counted.dataset else {}
         self.model: torch.nn.Module = MODELS.build(cfg["model"], path="model").to(self.device)
         self.wrapped_model: torch.nn.Module = self.model
         self.hooks = HookDispatcher(self.pm, with_builtin_hooks(build_hooks(cfg.get("hooks"))))
+        check_hook_order(self.hooks.entries)
         self.autocast = make_autocast(self.settings.amp, self.device)
         self.progress = Progress()
         self.stop_training = False
-        self.signal_received = 0  # agreed by every rank (agree_signals); what hooks read
-        self.signal_pending = 0  # set by this rank's signal handler, at any moment
+        self.signals = RunSignals(self.device)
+        self.message = Message()
+        self.evaluator = Evaluator(self, self.hooks, self.signals)
+        self.checkpointer = Checkpointer(self, self.hooks, self.pm)
         self._work_dir_lock: Any = None  # taken by train(), released by close()
-        self.message: dict[str, Any] = {}
-        self.metric_keys: set[str] = set()
-        self.best: dict[str, Any] | None = None
-        self.last_metrics: dict[str, float] = {}
-        self.last_eval: EvalResult | None = None
-        self.last_saved_iter: int | None = None
         # built by train()/val()/test()
+        self.train_settings: TrainSettings | None = None
         self.log_interval = 50
         self.optimizer: torch.optim.Optimizer | None = None
         self.lr_schedule: Any = None
@@ -121,10 +137,10 @@ class Runner(RunnerStateMixin):
         self.train_dataloader = self.val_dataloader = self.test_dataloader = None
         self.train_data: Any = None
         self.val_data: Any = None
-        self.checkpoint_files: CheckpointFiles | None = None
         self.metrics: list = []
         self.metric_prefixes: list[str] = []
-        self._weights_loaded = False
+        self.test_metrics: list = []
+        self.test_metric_prefixes: list[str] = []
         self._run_started = False
         self.logger.info(
             "detplug run: device %s, world size %d, seed %d, work dir %s",
@@ -175,6 +191,7 @@ class Runner(RunnerStateMixin):
         return build_dataloader(
             self.cfg[key],
             key,
+            dataset=self._counted.pop(key, None),
             train=train,
             seed=self.seed,
             rank=self.rank,
@@ -189,9 +206,7 @@ class Runner(RunnerStateMixin):
         ts = TrainSettings.from_config(cfg.get("train"))
         self.train_settings = ts
         self.log_interval = ts.log_interval
-        self.checkpoint_settings = CheckpointSettings.from_config(
-            cfg.get("checkpoint"), ts.by_epoch
-        )
+        checkpoint_settings = CheckpointSettings.from_config(cfg.get("checkpoint"), ts.by_epoch)
         self._build_train_data()
         p = self.progress
         p.by_epoch = ts.by_epoch
@@ -215,13 +230,12 @@ class Runner(RunnerStateMixin):
             self.settings.clip_grad,
             on_gradients=on_gradients,
         )
-        self.checkpoint_files = CheckpointFiles(self.work_dir, self.checkpoint_settings.keep_last)
+        self.checkpointer.start(checkpoint_settings)
         if self.rank == 0:
             from detplug_core.config import dump_config
 
-            for stale in self.checkpoint_files.remove_stale_temporaries():
-                self.logger.info("removed %s (left by an interrupted checkpoint write)", stale)
-            dump_config(self.resolved_config(), self.work_dir / "config.yaml")
+            resolved = resolved_config(self.cfg, self.seed, self.work_dir)
+            dump_config(resolved, self.work_dir / "config.yaml")
 
     def _build_train_data(self) -> None:
         cfg = self.cfg
@@ -278,24 +292,29 @@ class Runner(RunnerStateMixin):
         -> ``after_train_iter``; at the end of a pass the epoch advances ->
         ``after_train_epoch``; a stop request or a signal ends it after any iteration;
         ``after_train``. Logging, validation, checkpoints and the lr are built-in hooks."""
-        self._work_dir_lock = lock_for_run(self.work_dir, self.rank)
+        try:
+            self._work_dir_lock = lock_for_run(self.work_dir, self.rank, self.logger)
+        except WorkDirBusyError:
+            self.log.discard_waiting()  # the work dir's log.txt is the other run's
+            raise
+        self.log.open_files()
         self._setup_training()
         resume, load_from = self.settings.resume, self.settings.load_from
-        path = self.find_resume_checkpoint(resume) if resume else None
+        checkpointer = self.checkpointer
+        path = checkpointer.find_resume_checkpoint(resume) if resume else None
         if path is not None:
-            self.resume(path)
+            checkpointer.resume(path)
         elif load_from:
-            self.load_weights(load_from)
+            checkpointer.load_weights(load_from)
         hooks, p = self.hooks, self.progress
-        self.logger.debug("malloc thresholds: %s (runner/malloc.py)", tune_malloc())
-        with SignalGuard(self._on_signal), frozen_heap():
+        with SignalGuard(self.signals.on_signal), self._tuned_process():
             try:
                 self._start_run()
                 hooks.call("before_train", runner=self)
                 self.logger.info("training from iteration %d to %d", p.iter, p.max_iters)
-                while not (p.finished or self.stop_training or self.signal_received):
+                while not (p.finished or self.stop_training or self.signals.received):
                     self._train_epoch()
-                if self.signal_received:
+                if self.signals.received:
                     self._interrupted()
                 hooks.call("after_train", runner=self)
                 self._end_run()
@@ -303,11 +322,11 @@ class Runner(RunnerStateMixin):
                 raise self._with_last_checkpoint(err) from err.__cause__
             finally:
                 self.log.close_bar()
-        return self.last_metrics
+        return self.evaluator.last_metrics
 
     def _train_epoch(self) -> None:
         """One data pass, or what is left of it (a resumed position, ``max_iters``)."""
-        hooks, p, step = self.hooks, self.progress, self.train_step
+        hooks, p, step, signals = self.hooks, self.progress, self.train_step, self.signals
         loader = self.train_dataloader
         loader.batch_sampler.set_epoch(p.epoch, skip=p.epoch_iter)
         hooks.call("before_train_epoch", runner=self)
@@ -319,9 +338,6 @@ class Runner(RunnerStateMixin):
             p.iter_time, p.data_time = time.perf_counter() - t_start, t_data - t_start
             p.iter += 1
             p.epoch_iter += 1
-            # DDP: every rank enters the iteration's hooks (validation, checkpoint) knowing
-            # the same signals, and leaves the loop at the same iteration (dist_signals.py)
-            self.agree_signals()
             hooks.call(
                 "after_train_iter",
                 runner=self,
@@ -329,8 +345,8 @@ class Runner(RunnerStateMixin):
                 data_batch=batch,
                 outputs=outputs,
             )
-            self.agree_signals()
-            if self.stop_training or self.signal_received or p.finished:
+            # DDP: every rank leaves the loop at the same iteration (dist_signals.py)
+            if signals.agree() or self.stop_training or p.finished:
                 return
             t_start = time.perf_counter()
         p.epoch += 1
@@ -343,7 +359,8 @@ class Runner(RunnerStateMixin):
             if not (self.cfg.get("val_dataloader") and self.cfg.get("metrics")):
                 raise ConfigError("val_dataloader/metrics: both are needed to validate")
             self._build_val()
-        result = evaluate(self, self.val_data, self.metrics, self.metric_prefixes, "val")
+        self.log.open_files()
+        result = self.evaluator.run(self.val_data, self.metrics, self.metric_prefixes, "val")
         return result.metrics if result is not None else {}
 
     def test(self) -> dict[str, float]:
@@ -352,18 +369,20 @@ class Runner(RunnerStateMixin):
         key = "test_dataloader" if self.cfg.get("test_dataloader") else "val_dataloader"
         if not self.cfg.get(key):
             raise ConfigError("test_dataloader: missing (and no val_dataloader to fall back on)")
+        self.log.open_files()
         built = self._loader(key, train=False)
         self.test_dataloader = built.loader
         self._check_classes(built.dataset, key)
         self.test_metrics, prefixes = build_metrics(self.cfg.get("metrics"), built.dataset, key)
-        if not self._weights_loaded and self.settings.load_from:
-            self.load_weights(self.settings.load_from, hook_states=True)
-        elif not self._weights_loaded and self.train_step is None:
-            self.logger.warning("test: no load_from/checkpoint given; evaluating initial weights")
         self.test_metric_prefixes = prefixes
+        checkpointer = self.checkpointer
+        if not checkpointer.weights_loaded and self.settings.load_from:
+            checkpointer.load_weights(self.settings.load_from, hook_states=True)
+        elif not checkpointer.weights_loaded and self.train_step is None:
+            self.logger.warning("test: no load_from/checkpoint given; evaluating initial weights")
         started_here = not self._run_started
         self._start_run()
-        result = evaluate(self, built, self.test_metrics, prefixes, "test")
+        result = self.evaluator.run(built, self.test_metrics, prefixes, "test")
         if started_here:
             self._end_run()
         return result.metrics if result is not None else {}
@@ -376,33 +395,32 @@ class Runner(RunnerStateMixin):
     def _end_run(self) -> None:
         self.hooks.call("after_run", runner=self)
 
-    def _on_signal(self, signum: int) -> None:
-        # Only the pending flag: a handler runs between any two bytecodes, so writing the
-        # agreed value here could be overwritten by an agreement in flight, or change a
-        # decision one rank takes between two agreements while the others take another.
-        self.signal_pending = signum
+    def _tuned_process(self) -> contextlib.AbstractContextManager[None]:
+        """With ``tune_process``: malloc thresholds for the process, a frozen heap for the
+        loop; otherwise nothing (the class docstring)."""
+        if not self.tune_process:
+            return contextlib.nullcontext()
+        self.logger.debug("malloc thresholds: %s (runner/malloc.py)", tune_malloc())
+        return frozen_heap()
 
-    def agree_signals(self) -> int:
-        """Every rank learns the signals any rank received (one small all-reduce under DDP)
-        and sets ``signal_received`` to the same value: decisions taken on it (validate,
-        save, stop) are the same on every rank."""
-        self.signal_received = agree_on_signal(
-            self.signal_received or self.signal_pending, self.device
-        )
-        return self.signal_received
+    def save_checkpoint(self, name: str) -> Path | None:
+        """``runner.checkpointer.save(name)``: a checkpoint now (e.g. before a hook stops
+        the run); the path on rank 0."""
+        return self.checkpointer.save(name)
 
     def _interrupted(self) -> None:
         import signal
 
-        name = signal.Signals(self.signal_received).name
-        path = self.save_checkpoint(f"iter_{self.iter}.pth")
+        signum = self.signals.received
+        name = signal.Signals(signum).name
+        path = self.checkpointer.save(f"iter_{self.iter}.pth")
         self.hooks.call("after_train", runner=self)
         self._end_run()
         raise TrainingInterrupted(
             f"interrupted by {name} at epoch {self.epoch + 1}, iteration {self.iter}; "
             f"checkpoint saved to {path or self.work_dir / 'latest.pth'}; "
             "continue with --resume auto",
-            self.signal_received,
+            signum,
         )
 
     def _with_last_checkpoint(self, err: HookError) -> HookError:
@@ -410,7 +428,7 @@ class Runner(RunnerStateMixin):
         they are the culprit) and say where it is."""
         self.logger.error("%s", err, exc_info=err.__cause__, extra={"console": False})
         try:
-            path = self.save_checkpoint(
+            path = self.checkpointer.save(
                 f"iter_{self.iter}.pth",
                 call_hooks=err.stage != "before_save_checkpoint",
             )

@@ -28,6 +28,15 @@ def _read(section: str, cfg: Any, cls: type) -> Any:
     return cls(**cfg)
 
 
+def config_number(value: Any, key_path: str) -> float:
+    """``value`` as a float, or a ConfigError naming ``key_path`` and the value."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        err = ConfigError(f"{key_path}: expected a number, got {value!r}")
+        err.key_path = key_path
+        raise err
+    return float(value)
+
+
 @dataclass
 class TrainSettings:
     """``train:``: loop kind and length, validation and logging intervals."""
@@ -110,6 +119,7 @@ class RunSettings:
     required_plugins: list | None = None  # checked before anything is built
     data_root: str | None = None  # the classic variable dataset bases refer to as ${data_root}
     data: dict | None = None  # {path, format, classes}: what --data PATH found (docs/data.md)
+    imgsz: int | None = None  # the input size recipes refer to as ${imgsz} (--imgsz N)
 
     @classmethod
     def from_config(cls, cfg: Mapping) -> RunSettings:
@@ -185,3 +195,9 @@ def plain(value: Any) -> Any:
 def unknown_top_level_keys(cfg: Mapping) -> list[str]:
     """Top-level keys nobody in the core reads (plugins may read their own)."""
     return [k for k in cfg if k not in TOP_LEVEL_KEYS and not str(k).startswith("_")]
+
+
+def resolved_config(cfg: Mapping, seed: int, work_dir: Path) -> dict[str, Any]:
+    """The config as plain data, with the seed and work dir a run actually used (written to
+    the work dir and into every checkpoint)."""
+    return {**plain(cfg), "seed": seed, "work_dir": str(work_dir)}

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from detplug_core.errors import ConfigError
-from detplug_core.runner.optim import config_number
+from detplug_core.runner.settings import config_number
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import torch
 
-from detplug_core.errors import CheckpointError, ConfigError
-from detplug_core.runner.checkpoint import load_file
+from detplug_core.errors import ConfigError
+from detplug_core.runner.checkpoint import checkpoint_classes, extract_state_dict, load_file
 
 CLASS_MAPS = ("by_position", "by_name")
 # Class slots that name no class (torchvision's COCO heads carry both).
@@ -126,29 +126,6 @@ def _group(keys: Sequence[str], depth: int = 2) -> dict[str, int]:
         prefix = ".".join(parts[:depth]) if len(parts) > depth else _module(key)
         out[prefix] = out.get(prefix, 0) + 1
     return out
-
-
-def extract_state_dict(obj: object, path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """The model weights inside a loaded file: a detplug checkpoint (``model``), a
-    ``state_dict`` entry, or a bare state dict. A ``module.`` prefix (DDP) is removed."""
-    if isinstance(obj, Mapping):
-        for key in ("model", "state_dict"):
-            if isinstance(obj.get(key), Mapping):
-                obj = obj[key]
-                break
-    if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise CheckpointError(f"{path}: no model weights found (expected a state dict)")
-    if obj and all(k.startswith("module.") for k in obj):
-        obj = {k[len("module.") :]: v for k, v in obj.items()}
-    return dict(obj)
-
-
-def checkpoint_classes(obj: object) -> list[str] | None:
-    """The class names saved in a checkpoint's ``meta`` (detplug checkpoints and converter
-    output), or None."""
-    meta = obj.get("meta") if isinstance(obj, Mapping) else None
-    classes = meta.get("classes") if isinstance(meta, Mapping) else None
-    return [str(c) for c in classes] if isinstance(classes, list | tuple) else None
 
 
 def read_source(path: str, published: Mapping[str, Callable[[], Any]]) -> object:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import json
+import logging
 import os
 import socket
 import sys
@@ -146,10 +147,11 @@ class WorkDirLock:
         self.release()
 
 
-def lock_for_run(work_dir: Path, rank: int) -> WorkDirLock | None:
+def lock_for_run(work_dir: Path, rank: int, logger: logging.Logger) -> WorkDirLock | None:
     """Rank 0 takes the work dir's lock; every rank gets its refusal (one call site in the
-    runner, at the start of training). Returns the lock to release (None on other ranks)."""
-    from detplug_core.runner import dist
+    runner, at the start of training); taking over a stale lock is a warning on ``logger``.
+    Returns the lock to release (None on other ranks)."""
+    from detplug_core import dist
 
     lock = WorkDirLock(work_dir) if rank == 0 else None
     refusal = None
@@ -161,4 +163,11 @@ def lock_for_run(work_dir: Path, rank: int) -> WorkDirLock | None:
     refusal = dist.broadcast_from_main(refusal)
     if refusal:
         raise WorkDirBusyError(refusal)
+    if lock is not None and lock.replaced is not None:
+        logger.warning(
+            "work dir %s: took over the lock of a run that is gone (%s; %s)",
+            work_dir,
+            describe_holder(lock.replaced),
+            lock.replaced.get("command") or "command unknown",
+        )
     return lock

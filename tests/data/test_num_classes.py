@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from detplug_core.data.num_classes import check_num_classes, resolve_num_classes
+from detplug_core.data.num_classes import check_num_classes, resolve_classes, resolve_num_classes
 from detplug_core.errors import ConfigError
 
 
@@ -65,6 +65,15 @@ def test_auto_builds_the_dataset_when_the_config_lists_no_classes(detplug_plugin
             self.classes = ["w", "x", "y", "z"]
 
     cfg = {"model": {"head": {"num_classes": "auto"}},
-           "train_dataloader": {"dataset": {"type": "FourClasses", "transforms": [{"type": "X"}]}}}  # fmt: skip
-    assert resolve_num_classes(cfg) == ["w", "x", "y", "z"]
+           "train_dataloader": {"dataset": {"type": "FourClasses", "transforms": None}}}  # fmt: skip
+    found = resolve_classes(cfg)  # built as the dataloader would build it, to be reused
+    assert found.names == ["w", "x", "y", "z"] and found.key == "train_dataloader"
+    assert isinstance(found.dataset, FourClasses)
     assert cfg["model"]["head"]["num_classes"] == 4
+
+
+def test_known_classes_resolve_auto_without_building_anything():
+    cfg = config("auto")
+    cfg["train_dataloader"]["dataset"] = {"type": "NotRegisteredAnywhere"}
+    assert resolve_num_classes(cfg, ["a", "b"], "the checkpoint") == ["a", "b"]
+    assert cfg["model"]["head"]["num_classes"] == 2

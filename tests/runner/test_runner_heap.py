@@ -1,5 +1,6 @@
-"""The heap during training: what is alive when the loop starts is frozen out of the
-cyclic collector (detplug_core/runner/heap.py) and unfrozen after the run."""
+"""The heap during training (``tune_process=True``, what ``detplug train`` passes): what is
+alive when the loop starts is frozen out of the cyclic collector
+(detplug_core/runner/heap.py) and unfrozen after the run."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def test_the_loop_runs_with_the_built_objects_frozen_and_unfreezes_after(tmp_pat
         hooks=[{"type": FreezeProbe}],
         train={"by_epoch": False, "max_iters": 3, "log_interval": 1},
     )
-    with Runner(cfg) as runner:
+    with Runner(cfg, tune_process=True) as runner:
         runner.train()
         model_params = list(runner.model.parameters())
     # every iteration ran with the model, data and hooks frozen (thousands of objects)

@@ -1,5 +1,5 @@
-"""glibc's malloc thresholds during training (detplug_core/runner/malloc.py): applied by the
-runner, effective (memory a step frees is reused without page faults), and left alone when
+"""glibc's malloc thresholds during training (detplug_core/runner/malloc.py): applied by a
+runner that owns its process (``detplug train``; test_runner_process.py), effective (memory a step frees is reused without page faults), and left alone when
 the user opts out or tuned malloc through the environment. The thresholds are process-wide:
 the cases that compare malloc's behaviour or settings run in a fresh process."""
 
@@ -80,7 +80,9 @@ class MallocProbe(Hook):
 SEEN: list[str | None] = []
 
 
-def test_the_runner_applies_it_before_the_loop(tmp_path, toy_config, toy, monkeypatch):
+def test_a_runner_told_it_owns_the_process_applies_it_before_the_loop(
+    tmp_path, toy_config, toy, monkeypatch
+):
     # in this process: the thresholds stay for the rest of the session, as in any run
     monkeypatch.delenv("DETPLUG_MALLOC_TUNING", raising=False)
     for name in malloc.USER_VARIABLES:
@@ -89,6 +91,6 @@ def test_the_runner_applies_it_before_the_loop(tmp_path, toy_config, toy, monkey
     cfg = toy_config(
         tmp_path, hooks=[{"type": MallocProbe}], train={"by_epoch": False, "max_iters": 1}
     )
-    with Runner(cfg) as runner:
+    with Runner(cfg, tune_process=True) as runner:
         runner.train()
     assert SEEN == ["applied" if GLIBC else "unavailable"]

@@ -15,7 +15,7 @@ from detplug_core.errors import CheckpointError
 from detplug_core.hookspecs import RUNNER_STAGES
 from detplug_core.runner import Runner, TrainingInterrupted
 from detplug_core.runner.checkpoint import load_file
-from detplug_core.runner.state import _legacy_hook_names
+from detplug_core.runner.checkpointer import _legacy_hook_names
 
 ORDER: list[str] = []
 

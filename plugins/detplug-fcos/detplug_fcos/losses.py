@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchvision.ops import generalized_box_iou_loss, sigmoid_focal_loss
 
-from detplug_core.runner.dist import all_reduce_mean
+from detplug_core.dist import all_reduce_mean
 from detplug_fcos import coder
 from detplug_fcos.registries import MODELS
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -34,7 +36,8 @@ class EMAHook(Hook):
         begin_iter: the average is a plain copy of the weights until this iteration.
         interval: update every ``interval`` training iterations.
         eval_with_ema: validate and test on the averaged weights (swapped in at
-            ``before_val_epoch``, swapped back at ``after_val_epoch``).
+            ``before_val_epoch``/``before_test_epoch`` for that pass only: swapped back when
+            its predictions are in, however it ends).
 
     Floating-point parameters and buffers are averaged; integer buffers are copied. The
     average and the update count are saved in checkpoints, so a resumed run continues with
@@ -67,7 +70,6 @@ class EMAHook(Hook):
         self.eval_with_ema = check_bool(NAME, "eval_with_ema", eval_with_ema)
         self.updates = 0
         self.ema: dict[str, Tensor] | None = None
-        self._backup: dict[str, Tensor] | None = None
         self._pairs_cache: tuple | None = None
 
     # -- the average --------------------------------------------------------------------------
@@ -143,29 +145,28 @@ class EMAHook(Hook):
             self.update(bare_model(runner), iteration)
 
     def before_val_epoch(self, runner: RunnerView) -> None:
-        self._swap_in(runner)
-
-    def after_val_epoch(self, runner: RunnerView, metrics: dict) -> None:
-        self._swap_out(runner)
+        self._evaluate_average(runner)
 
     def before_test_epoch(self, runner: RunnerView) -> None:
-        self._swap_in(runner)
+        self._evaluate_average(runner)
 
-    def after_test_epoch(self, runner: RunnerView, metrics: dict) -> None:
-        self._swap_out(runner)
+    def _evaluate_average(self, runner: RunnerView) -> None:
+        """The average replaces the weights for this evaluation pass only: the evaluator
+        exits :meth:`averaged_weights` when the pass's predictions are in, also when a
+        signal or an error ends it, so a checkpoint never holds the average as ``model``."""
+        if self.eval_with_ema and self.ema is not None:
+            runner.evaluator.enter_context(self.averaged_weights(bare_model(runner)))
 
-    def _swap_in(self, runner: RunnerView) -> None:
-        if not self.eval_with_ema or self.ema is None or self._backup is not None:
-            return
-        model = bare_model(runner)
+    @contextlib.contextmanager
+    def averaged_weights(self, model: nn.Module) -> Iterator[None]:
+        """The average in ``model`` inside the block, its own weights back after it."""
         ema = self._ensure_initialised(model)
-        self._backup = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        backup = {k: v.detach().clone() for k, v in model.state_dict().items()}
         model.load_state_dict(ema)
-
-    def _swap_out(self, runner: RunnerView) -> None:
-        if self._backup is not None:
-            bare_model(runner).load_state_dict(self._backup)
-            self._backup = None
+        try:
+            yield
+        finally:
+            model.load_state_dict(backup)
 
     # -- checkpoints --------------------------------------------------------------------------
     def state_dict(self) -> dict:

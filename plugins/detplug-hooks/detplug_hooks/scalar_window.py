@@ -60,6 +60,6 @@ class ScalarWindow:
 def hook_scalars(runner: RunnerView) -> dict[str, float]:
     """Numeric ``runner.message`` entries with a ``namespace/`` (put there by hooks), except
     evaluation metrics (also kept in ``runner.message``)."""
-    metric_keys = runner.metric_keys
+    metric_keys = runner.evaluator.metric_keys
     message = numeric_items(runner.message)
     return {k: v for k, v in message.items() if "/" in k and k not in metric_keys}

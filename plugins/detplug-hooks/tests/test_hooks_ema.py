@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import math
+import os
+import signal
+from typing import Any
 
 import pytest
 import torch
 from detplug_hooks import EMAHook
 from torch import nn
 
+from detplug_core import Hook, Runner
 from detplug_core.errors import BuildError
+from detplug_core.runner import TrainingInterrupted
 
 
 def test_average_follows_the_formula_with_warmup_and_copies_int_buffers():
@@ -155,3 +160,34 @@ def test_the_cached_pairs_follow_a_loaded_average_and_replaced_weights():
     before = hook.ema["weight"].clone()
     hook.update(other, 4)
     torch.testing.assert_close(hook.ema["weight"], (before + other.weight.detach()) * 0.5)
+
+
+class SigtermInFirstValidation(Hook):
+    """SIGTERM to this process at the first batch of the first validation."""
+
+    def __init__(self) -> None:
+        self.sent = False
+
+    def after_val_iter(self, runner: Any) -> None:
+        if not self.sent:
+            self.sent = True
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+def test_a_signal_during_validation_on_the_average_saves_the_trained_weights(kit, tmp_path):
+    """The interrupted pass never reaches after_val_epoch: the average must still leave the
+    model before the interrupt checkpoint stores ``model``."""
+    hooks = [
+        {"type": "EMAHook", "decay": 0.5},
+        {"type": "hookstest.ProbeHook"},
+        {"type": SigtermInFirstValidation},
+    ]
+    with Runner(kit.tiny_config(tmp_path, hooks)) as runner, pytest.raises(TrainingInterrupted):
+        runner.train()
+    saved = torch.load(tmp_path / "latest.pth", weights_only=True)
+    probe = kit.config_hook(runner, kit.ProbeHook)
+    assert saved["iter"] == 3 and saved["hooks"]["ValidationHook"] == {"pending": True}
+    trained, average = probe.before[0], saved["hooks"]["EMAHook"]["ema"]
+    assert any(not torch.equal(average[k], v) for k, v in trained.items())
+    for key, value in trained.items():
+        assert torch.equal(saved["model"][key], value), key

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchvision.ops import generalized_box_iou_loss
 
-from detplug_core.runner.dist import all_reduce_mean
+from detplug_core.dist import all_reduce_mean
 from detplug_rtmdet.registries import MODELS
 
 

@@ -55,6 +55,7 @@ def load_model(
 def _from_config(config: str, weights: str | os.PathLike | None, random_init: bool) -> LoadedModel:
     from detplug_core import MODELS
     from detplug_core.config import load_config
+    from detplug_core.data.num_classes import resolve_num_classes
     from detplug_core.runner.checkpoint import read_checkpoint
 
     if weights is None and not random_init:
@@ -62,25 +63,12 @@ def _from_config(config: str, weights: str | os.PathLike | None, random_init: bo
     cfg = load_config(config)
     ckpt = read_checkpoint(weights) if weights is not None else None
     classes = ckpt.classes if ckpt is not None else []
-    _resolve_num_classes(cfg, classes)
+    resolve_num_classes(cfg, classes, f"the classes saved in {weights}")  # auto: their count
     model = MODELS.build(cfg["model"], path="model")
     if ckpt is None:
         return LoadedModel(model.eval(), cfg, [], config)
     _load_state(model, ckpt.state_dict, weights)
     return LoadedModel(model.eval(), cfg, classes, str(weights))
-
-
-def _resolve_num_classes(cfg: dict, classes: list[str]) -> None:
-    """``num_classes: auto``: the class count the weights were saved with, else the one of
-    the config's data (as a training run resolves it)."""
-    from detplug_core.data.num_classes import AUTO, num_classes_entries, resolve_num_classes
-
-    if not classes:
-        resolve_num_classes(cfg)
-        return
-    for node, _ in num_classes_entries(cfg.get("model")):
-        if node["num_classes"] == AUTO:
-            node["num_classes"] = len(classes)
 
 
 def _load_state(model: nn.Module, state_dict: dict[str, Tensor], source: str | os.PathLike) -> None:

@@ -1,9 +1,15 @@
-"""torch.distributed for the runner: set up from torchrun's environment, gather, reduce.
+"""Distributed helpers, public: what the runner and plugin code (losses, metrics) share.
 
-A process is distributed when torchrun set ``WORLD_SIZE`` > 1 (``detplug train --nproc N``
-starts torchrun itself). The backend is nccl when the device is CUDA, gloo otherwise. Only
-rank 0 writes files; evaluation predictions are gathered to rank 0 and the metrics are then
-broadcast, so every rank sees the same numbers.
+For plugins: :func:`is_active` (more than one process in an initialised group),
+:func:`all_reduce_mean` (e.g. a loss normaliser averaged over ranks, as FCOS and RTMDet
+do), :func:`gather_to_main`, :func:`broadcast_from_main` and :func:`barrier`. Each is the
+identity (or a no-op) in a single process, so a plugin calls them unconditionally.
+
+For the runner: :func:`env_info`, :func:`resolve_device` and :func:`init_distributed` join
+the process group from torchrun's environment (``WORLD_SIZE`` > 1; ``detplug train --nproc
+N`` starts the ranks itself): nccl when the device is CUDA, gloo otherwise. Only rank 0
+writes files; evaluation predictions are gathered to rank 0 and the metrics broadcast, so
+every rank sees the same numbers.
 """
 
 from __future__ import annotations
@@ -76,6 +82,7 @@ def init_distributed(info: DistInfo, device: torch.device, timeout_s: float = 18
 
 
 def is_active() -> bool:
+    """Whether this process is one of several in an initialised process group."""
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
@@ -107,5 +114,6 @@ def broadcast_from_main(obj: Any) -> Any:
 
 
 def barrier() -> None:
+    """Wait for every rank (no-op in one process)."""
     if is_active():
         dist.barrier()
