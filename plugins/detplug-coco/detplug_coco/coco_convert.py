@@ -112,9 +112,10 @@ def captured_stdout() -> Iterator[io.StringIO]:
         yield buffer
 
 
-def coco_from_dict(dataset: dict) -> COCO:
-    """A ``COCO`` object built from an in-memory dataset dict (no file), silently."""
-    coco = COCO()
+def coco_from_dict(dataset: dict, coco_cls: Any = COCO) -> Any:
+    """A ``COCO`` object (of ``coco_cls``: pycocotools' or faster-coco-eval's) built from an
+    in-memory dataset dict (no file), silently."""
+    coco = coco_cls()
     # pycocotools 2.0.10's loadRes copies dataset["info"]; a dict without it raised KeyError.
     coco.dataset = {"info": {}, **dataset}
     with captured_stdout():
@@ -122,7 +123,7 @@ def coco_from_dict(dataset: dict) -> COCO:
     return coco
 
 
-def coco_results(coco_gt: COCO, results: list[dict]) -> COCO:
+def coco_results(coco_gt: Any, results: list[dict]) -> Any:
     """``coco_gt.loadRes(results)``; an empty list (which ``loadRes`` cannot take, it reads
     ``results[0]``) gives a results object with the same images and no annotations."""
     if not results:
@@ -131,7 +132,8 @@ def coco_results(coco_gt: COCO, results: list[dict]) -> COCO:
                 "images": list(coco_gt.dataset["images"]),
                 "categories": list(coco_gt.dataset["categories"]),
                 "annotations": [],
-            }
+            },
+            type(coco_gt),
         )
     with captured_stdout():
         # loadRes adds keys to each dict; give it copies so the caller's list stays clean.

@@ -1,4 +1,5 @@
-"""``CocoMetric``: COCO box AP/AR by pycocotools' COCOeval, for any detplug dataset.
+"""``CocoMetric``: COCO box AP/AR with pycocotools' COCOeval numbers (computed on arrays by
+default, or by COCOeval itself), for any detplug dataset.
 
 Ground truth is converted to the COCO API in memory (see ``coco_convert``), so VOC or
 synthetic datasets are evaluated the same way as COCO itself. See docs/metrics.md.
@@ -7,20 +8,15 @@ synthetic datasets are evaluated the same way as COCO itself. See docs/metrics.m
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pycocotools.cocoeval import COCOeval
 
-from detplug_coco.coco_convert import (
-    captured_stdout,
-    coco_from_dict,
-    coco_results,
-    detection_results,
-    gt_annotations,
-)
+from detplug_coco.coco_convert import detection_results, gt_annotations
+from detplug_coco.coco_eval_backend import BoxEvaluation, check_backend, run_cocoeval
 from detplug_coco.registries import METRICS
 
 # Order of COCOeval.stats for iouType "bbox"; the AR{m} names follow ``max_dets``.
@@ -43,6 +39,9 @@ class CocoMetric:
             ``summary``; when False ``per_class()`` returns ``[]``.
         label_to_cat_id: COCO category id of each label (e.g. the real COCO ids, from
             ``CocoDataset``); default ``label + 1``.
+        backend: which COCOeval computes the numbers: ``vectorized`` (detplug's array
+            implementation, the default) or ``pycocotools`` (the reference); both give the
+            same numbers to the last bit (``coco_eval_backend``).
     """
 
     prefix = "coco"
@@ -55,6 +54,7 @@ class CocoMetric:
         outfile_prefix: str | None = None,
         classwise: bool = True,
         label_to_cat_id: Sequence[int] | Mapping[int, int] | None = None,
+        backend: str = "vectorized",
     ) -> None:
         if iou_type != "bbox":
             raise ValueError(f"CocoMetric: iou_type {iou_type!r} is not supported; use 'bbox'")
@@ -64,6 +64,7 @@ class CocoMetric:
                 f"CocoMetric: max_dets must be three increasing ints ending in 100, got "
                 f"{max_dets} (pycocotools' summarize() reads mAP at maxDets=100)"
             )
+        self.backend = check_backend(backend)
         self.classes = list(classes)
         self.iou_type = iou_type
         self.max_dets = max_dets
@@ -137,7 +138,7 @@ class CocoMetric:
             undefined = {"num_gt": 0, "AP": -1.0, "AP50": -1.0, "AP75": -1.0}
             self._per_class = [{"class": c, **undefined} for c in self.classes]
             return dict.fromkeys(keys, -1.0)
-        coco_gt = coco_from_dict(
+        evaluation = run_cocoeval(
             {
                 "images": self._images,
                 "annotations": self._annotations,
@@ -145,19 +146,14 @@ class CocoMetric:
                     {"id": cid, "name": name}
                     for cid, name in zip(self.cat_ids, self.classes, strict=True)
                 ],
-            }
+            },
+            self._results,
+            self.max_dets,
+            self.backend,
         )
-        coco_dt = coco_results(coco_gt, self._results)
-        coco_eval = COCOeval(coco_gt, coco_dt, self.iou_type)
-        coco_eval.params.maxDets = list(self.max_dets)
-        with captured_stdout() as out:
-            coco_eval.evaluate()
-            coco_eval.accumulate()
-            coco_eval.summarize()
-        table = "\n".join(line for line in out.getvalue().splitlines() if "Average" in line)
-        self._per_class = self._class_rows(coco_eval, coco_gt) if self.classwise else []
-        self.summary = table + ("\n" + self._class_table() if self._per_class else "")
-        return {k: float(v) for k, v in zip(keys, coco_eval.stats, strict=True)}
+        self._per_class = self._class_rows(evaluation) if self.classwise else []
+        self.summary = evaluation.table + ("\n" + self._class_table() if self._per_class else "")
+        return {k: float(v) for k, v in zip(keys, evaluation.stats, strict=True)}
 
     def per_class(self) -> list[dict]:
         """Rows ``{class, num_gt, AP, AP50, AP75}`` from the last ``compute()``."""
@@ -165,19 +161,20 @@ class CocoMetric:
             raise RuntimeError("CocoMetric.per_class() needs compute() first")
         return self._per_class if self.classwise else []
 
-    def _class_rows(self, coco_eval: COCOeval, coco_gt: Any) -> list[dict]:
+    def _class_rows(self, evaluation: BoxEvaluation) -> list[dict]:
         # precision: [T iou, R recall, K class, A area, M maxDets]; area 0 is "all", maxDets
         # -1 is 100. A class without non-crowd GT is all -1 there, and is reported as -1.
-        precision = coco_eval.eval["precision"][:, :, :, 0, -1]
-        iou_thrs = coco_eval.params.iouThrs
-        k_of = {cid: k for k, cid in enumerate(coco_eval.params.catIds)}
+        precision = evaluation.precision[:, :, :, 0, -1]
+        iou_thrs = evaluation.iou_thrs
+        k_of = {cid: k for k, cid in enumerate(evaluation.cat_ids)}
+        num_gt = Counter(a["category_id"] for a in self._annotations if not a["iscrowd"])
         rows = []
         for name, cid in zip(self.classes, self.cat_ids, strict=True):
             prec = precision[:, :, k_of[cid]]
             rows.append(
                 {
                     "class": name,
-                    "num_gt": len(coco_gt.getAnnIds(catIds=[cid], iscrowd=False)),
+                    "num_gt": num_gt[cid],
                     "AP": _mean_defined(prec),
                     "AP50": _mean_defined(prec[np.isclose(iou_thrs, 0.5)]),
                     "AP75": _mean_defined(prec[np.isclose(iou_thrs, 0.75)]),
