@@ -16,14 +16,12 @@ from detplug_torchvision.testing import (
     convert_with_cli,
     randomize_frozen_bn_statistics,
 )
+from detplug_torchvision.testing.conversion import load_converted
 from torchvision.models import resnet18
 from torchvision.models.detection import FasterRCNN as TVFasterRCNN
 from torchvision.models.detection.backbone_utils import BackboneWithFPN
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
 from torchvision.ops.misc import FrozenBatchNorm2d
-
-from detplug_core import MODELS
-from detplug_core.runner.weights import load_weights
 
 OURS = {
     "type": "FasterRCNN",
@@ -62,9 +60,7 @@ def test_convert_command_output_loads_and_matches_torchvision(tmp_path):
     dst, _ = convert_with_cli(
         "torchvision-faster-rcnn", tv.state_dict(), tmp_path, "--classes", "all"
     )
-    ours = MODELS.build(OURS).eval()
-    report = load_weights(ours, dst)
-    assert report.clean, report.lines()
+    ours = load_converted(OURS, dst)
     x = torch.rand(2, 3, 96, 128)
     with torch.no_grad():
         feats = list(ours.neck(ours.backbone(x)).values())

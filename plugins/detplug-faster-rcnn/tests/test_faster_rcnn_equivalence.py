@@ -25,16 +25,16 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import NamedTuple
 
 import pytest
 import torch
 from detplug_faster_rcnn.convert import COCO80_IDS, convert_state_dict
 from detplug_torchvision.testing import (
     TOL,
-    SharedFeatures,
+    EquivalentPair,
+    assert_backbone_features_match,
     assert_detections_match,
-    assert_features_close,
+    on_shared_features,
     random_images,
     random_targets,
     randomize_detector,
@@ -51,15 +51,8 @@ BASE = "faster_rcnn::models/faster_rcnn_r50_fpn.yaml"
 SIZES = [(128, 160), (128, 128)]  # shorter sides equal min_size: no resize in torchvision
 
 
-class Models(NamedTuple):
-    tv: TVFasterRCNN  # running on detplug's features (SharedFeatures)
-    ours: torch.nn.Module
-    tv_backbone: torch.nn.Module  # torchvision's own backbone + FPN
-    tv_state: dict  # torchvision's state dict, as converted
-
-
 @pytest.fixture(scope="module")
-def models() -> Models:
+def models() -> EquivalentPair:
     torch.manual_seed(0)
     body = resnet50(weights=None, norm_layer=FrozenBatchNorm2d)
     tv = TVFasterRCNN(
@@ -75,9 +68,7 @@ def models() -> Models:
     cfg["roi_head"]["num_classes"] = 90  # --classes all: torchvision's 90 foreground slots
     ours = MODELS.build(cfg)
     ours.load_state_dict(convert_state_dict(tv.state_dict(), classes="all"))
-    tv_backbone, tv_state = tv.backbone, tv.state_dict()
-    tv.backbone = SharedFeatures(ours, ["0", "1", "2", "3", "pool"])  # RoIAlign picks by name
-    return Models(tv, ours, tv_backbone, tv_state)
+    return on_shared_features(tv, ours, ["0", "1", "2", "3", "pool"])  # RoIAlign picks by name
 
 
 @contextlib.contextmanager
@@ -111,14 +102,7 @@ def shifted(targets: list[dict]) -> list[dict]:
 
 
 def test_backbone_and_fpn_features_match(models, images):
-    _, ours, tv_backbone, _ = models
-    ours.eval()
-    with torch.no_grad():
-        x, _ = ours.preprocessor(images)
-        expected = list(tv_backbone(x).values())
-        got = list(ours.neck(ours.backbone(x)).values())
-    assert len(got) == 5
-    assert_features_close(got, expected)
+    assert_backbone_features_match(models, images, levels=5)
 
 
 def test_hyperparameters_are_torchvisions(models):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from detplug_faster_rcnn.sampler import BalancedSampler
+from detplug_torchvision.testing.contract import assert_model_contract
 from torchvision.models.detection._utils import BalancedPositiveNegativeSampler
 from torchvision.models.detection.anchor_utils import AnchorGenerator as TVAnchorGenerator
 from torchvision.models.detection.image_list import ImageList
@@ -54,29 +55,9 @@ def test_rpn_anchors_equal_torchvisions():
 def test_small_model_trains_and_predicts_with_ignored_and_empty_targets():
     torch.manual_seed(0)
     model = MODELS.build(small_config())
-    images = [torch.rand(3, 64, 80), torch.rand(3, 48, 64)]
-    targets = [
-        {
-            "boxes": torch.tensor([[4.0, 4.0, 40.0, 30.0], [10.0, 10.0, 20.0, 20.0]]),
-            "labels": torch.tensor([2, 0]),
-            "ignore": torch.tensor([False, True]),
-        },
-        {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64)},
-    ]
-    model.train()
-    losses = model(images, targets)
-    assert set(losses) == {"loss_rpn_cls", "loss_rpn_bbox", "loss_cls", "loss_bbox"}
-    assert all(torch.isfinite(v) for v in losses.values())
-    sum(losses.values()).backward()
+    names = {"loss_rpn_cls", "loss_rpn_bbox", "loss_cls", "loss_bbox"}
+    assert_model_contract(model, names, num_classes=3, labels=(2, 0))
     assert model.roi_head.cls_score.weight.grad is not None
-    model.eval()
-    with torch.no_grad():
-        out = model(images)
-    assert len(out) == 2
-    for det, (h, w) in zip(out, [(64, 80), (48, 64)], strict=True):
-        assert det["boxes"].shape[1] == 4 and det["labels"].dtype == torch.int64
-        assert (det["boxes"][:, 2] <= w).all() and (det["boxes"][:, 3] <= h).all()
-        assert ((det["labels"] >= 0) & (det["labels"] < 3)).all()
 
 
 def test_rpn_proposals_respect_the_post_nms_budget():

@@ -87,17 +87,22 @@ def as_parts(flat: dict, parts: dict) -> dict:
     return {part: {k: flat[k] for k in keys} for part, keys in parts.items()}
 
 
+def assigner_settings(assigner) -> tuple:
+    matcher, sampler = assigner.matcher, assigner.sampler
+    return (
+        matcher.high_threshold,
+        matcher.low_threshold,
+        matcher.allow_low_quality_matches,
+        sampler.num,
+        sampler.positive_fraction,
+    )
+
+
 def settings(model) -> dict:
     """Every setting the six parts hold."""
     rpn, roi = model.rpn, model.roi_head
     return {
-        "rpn.assigner": (
-            rpn.assigner.matcher.high_threshold,
-            rpn.assigner.matcher.low_threshold,
-            rpn.assigner.matcher.allow_low_quality_matches,
-            rpn.assigner.sampler.num,
-            rpn.assigner.sampler.positive_fraction,
-        ),
+        "rpn.assigner": assigner_settings(rpn.assigner),
         "rpn.loss": rpn.loss.smooth_l1_beta,
         "rpn.proposals": (
             dict(rpn.proposals.pre_nms_top_n),
@@ -106,13 +111,7 @@ def settings(model) -> dict:
             rpn.proposals.score_thresh,
             rpn.proposals.min_size,
         ),
-        "roi_head.assigner": (
-            roi.assigner.matcher.high_threshold,
-            roi.assigner.matcher.low_threshold,
-            roi.assigner.matcher.allow_low_quality_matches,
-            roi.assigner.sampler.num,
-            roi.assigner.sampler.positive_fraction,
-        ),
+        "roi_head.assigner": assigner_settings(roi.assigner),
         "roi_head.loss": roi.loss.smooth_l1_beta,
         "roi_head.postprocess": (
             roi.postprocess.score_thresh,

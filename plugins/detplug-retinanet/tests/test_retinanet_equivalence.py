@@ -16,16 +16,15 @@ losses, post-processing) must agree to 1e-4 on identical features.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import pytest
 import torch
 from detplug_retinanet.convert import COCO80_IDS, convert_state_dict
 from detplug_torchvision.testing import (
     TOL,
-    SharedFeatures,
+    EquivalentPair,
+    assert_backbone_features_match,
     assert_detections_match,
-    assert_features_close,
+    on_shared_features,
     random_images,
     random_targets,
     randomize_detector,
@@ -61,32 +60,16 @@ def ours_from(tv: TVRetinaNet, classes: str = "all", **head) -> torch.nn.Module:
     return model
 
 
-class Models(NamedTuple):
-    tv: TVRetinaNet  # running on detplug's features (SharedFeatures)
-    ours: torch.nn.Module
-    tv_backbone: torch.nn.Module  # torchvision's own backbone + FPN
-    tv_state: dict  # torchvision's state dict, as converted
-
-
 @pytest.fixture(scope="module")
-def models() -> Models:
+def models() -> EquivalentPair:
     torch.manual_seed(0)
     tv = tv_retinanet()
     ours = ours_from(tv)
-    tv_backbone, tv_state = tv.backbone, tv.state_dict()
-    tv.backbone = SharedFeatures(ours)
-    return Models(tv, ours, tv_backbone, tv_state)
+    return on_shared_features(tv, ours)
 
 
 def test_backbone_and_fpn_features_match(models, images):
-    _, ours, tv_backbone, _ = models
-    ours.eval()
-    with torch.no_grad():
-        x, _ = ours.preprocessor(images)
-        expected = list(tv_backbone(x).values())
-        got = list(ours.neck(ours.backbone(x)).values())
-    assert len(got) == 5
-    assert_features_close(got, expected)
+    assert_backbone_features_match(models, images, levels=5)
 
 
 @pytest.fixture(scope="module")

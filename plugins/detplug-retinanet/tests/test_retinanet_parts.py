@@ -6,6 +6,7 @@ import pytest
 import torch
 from detplug_retinanet.assigner import IGNORED, NEGATIVE, MaxIoUAssigner
 from detplug_torchvision.preprocessor import DetPreprocessor as Preprocessor
+from detplug_torchvision.testing.contract import assert_model_contract
 from torchvision.models.detection.anchor_utils import AnchorGenerator as TVAnchorGenerator
 from torchvision.models.detection.image_list import ImageList
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
@@ -82,28 +83,7 @@ def test_preprocessor_equals_torchvision_transform_without_resize():
 def test_small_model_trains_and_predicts_with_ignored_and_empty_targets():
     torch.manual_seed(0)
     model = MODELS.build(small_config())
-    images = [torch.rand(3, 64, 80), torch.rand(3, 48, 64)]
-    targets = [
-        {
-            "boxes": torch.tensor([[4.0, 4.0, 40.0, 30.0], [10.0, 10.0, 20.0, 20.0]]),
-            "labels": torch.tensor([1, 2]),
-            "ignore": torch.tensor([False, True]),
-        },
-        {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64)},
-    ]
-    model.train()
-    losses = model(images, targets)
-    assert set(losses) == {"loss_cls", "loss_bbox"}
-    sum(losses.values()).backward()
-    assert all(torch.isfinite(v) for v in losses.values())
-    model.eval()
-    with torch.no_grad():
-        out = model(images)
-    assert len(out) == 2
-    for det, (h, w) in zip(out, [(64, 80), (48, 64)], strict=True):
-        assert det["boxes"].shape[1] == 4 and det["labels"].dtype == torch.int64
-        assert (det["boxes"][:, 2] <= w).all() and (det["boxes"][:, 3] <= h).all()
-        assert ((det["labels"] >= 0) & (det["labels"] < 3)).all()
+    assert_model_contract(model, {"loss_cls", "loss_bbox"}, num_classes=3)
 
 
 def test_ignored_boxes_are_dropped_before_assignment():

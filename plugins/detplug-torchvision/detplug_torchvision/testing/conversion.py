@@ -32,6 +32,18 @@ def convert_with_cli(
     return dst, torch.load(dst, weights_only=True)
 
 
+def load_converted(model: dict[str, Any], path: Path) -> nn.Module:
+    """The model of config ``model`` in eval mode with the converted file ``path`` loaded
+    by the runner's weight loader, which must use every tensor and fill every parameter."""
+    from detplug_core import MODELS
+    from detplug_core.runner.weights import load_weights
+
+    ours = MODELS.build(model).eval()
+    report = load_weights(ours, path)
+    assert report.clean, report.lines()
+    return ours
+
+
 def assert_convert_refuses_bad_input(command: str, folder: Path) -> None:
     """A checkpoint of another model and a missing file are one-line errors, exit 2."""
     from click.testing import CliRunner
@@ -77,22 +89,39 @@ def fake_torch_home(home: Path, weights: Any, state: dict[str, Tensor]) -> Path:
     return path
 
 
+def torchvision_detector(name: str) -> tuple[Any, Callable[..., nn.Module]]:
+    """torchvision's weights ``name`` (``RetinaNet_ResNet50_FPN_Weights.COCO_V1``) and the
+    detection model builder they belong to (``retinanet_resnet50_fpn``)."""
+    from torchvision.models import (
+        detection,
+        get_model_builder,
+        get_model_weights,
+        get_weight,
+        list_models,
+    )
+
+    weights = get_weight(name)
+    model = next(m for m in list_models(module=detection) if get_model_weights(m) is type(weights))
+    return weights, get_model_builder(model)
+
+
 def load_published_offline(
-    weights: Any, config: str, build: Callable[..., nn.Module], home: Path, monkeypatch: Any
+    name: str, config: str, home: Path, monkeypatch: Any
 ) -> tuple[nn.Module, dict[str, Any], dict[str, Tensor]]:
-    """``load_from: NAME`` for torchvision's ``weights`` (a WeightsEnum member, whose
-    detector ``build`` makes the random file in a fake ``TORCH_HOME`` at ``home``; downloads
-    are off) into the model of packaged ``config`` (``SCOPE::path``), which must load
-    cleanly. Returns the model, the loaded checkpoint dict and torchvision's state."""
+    """``load_from: NAME`` for torchvision's weights ``name`` into the model of packaged
+    ``config`` (``SCOPE::path``), which must load them cleanly. The weights' file is random
+    weights of their torchvision detector in a fake ``TORCH_HOME`` at ``home``, and
+    downloads are off. Returns the model, the loaded checkpoint dict and torchvision's
+    state."""
     from detplug_core import MODELS
     from detplug_core.config import load_config
     from detplug_core.runner.weights import load_weights, read_source
 
+    weights, build = torchvision_detector(name)
     state = random_torchvision_state(build)
     fake_torch_home(home, weights, state)
     monkeypatch.setenv("TORCH_HOME", str(home))
     monkeypatch.setenv("DETPLUG_OFFLINE", "1")  # a download attempt would be an error
-    name = f"{type(weights).__name__}.{weights.name}"
     loaded = read_source(name, published_weights())
     model = MODELS.build(load_config(config)["model"])
     report = load_weights(model, name, loaded)

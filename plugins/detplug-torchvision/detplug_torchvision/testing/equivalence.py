@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -75,6 +76,39 @@ class SharedFeatures(nn.Module):
         if self.names is None:
             return OrderedDict(feats)
         return OrderedDict(zip(self.names, feats.values(), strict=True))
+
+
+class EquivalentPair(NamedTuple):
+    """torchvision's detector and detplug's, holding the same (converted) weights."""
+
+    tv: nn.Module  # running on detplug's features (SharedFeatures)
+    ours: nn.Module
+    tv_backbone: nn.Module  # torchvision's own backbone + FPN
+    tv_state: dict  # torchvision's state dict, as converted
+
+
+def on_shared_features(
+    tv: nn.Module, ours: nn.Module, names: Sequence[str] | None = None
+) -> EquivalentPair:
+    """The pair, with torchvision's backbone replaced by :class:`SharedFeatures` of
+    ``ours`` (level ``names`` as torchvision's detector picks them, if it does)."""
+    tv_backbone, tv_state = tv.backbone, tv.state_dict()
+    tv.backbone = SharedFeatures(ours, names)
+    return EquivalentPair(tv, ours, tv_backbone, tv_state)
+
+
+@torch.no_grad()
+def assert_backbone_features_match(
+    pair: EquivalentPair, images: Sequence[Tensor], levels: int
+) -> None:
+    """detplug's backbone + neck and torchvision's own give the same ``levels`` feature
+    maps on the preprocessed ``images`` (:func:`assert_features_close`)."""
+    pair.ours.eval()
+    x, _ = pair.ours.preprocessor(images)
+    expected = list(pair.tv_backbone(x).values())
+    got = list(pair.ours.neck(pair.ours.backbone(x)).values())
+    assert len(got) == levels
+    assert_features_close(got, expected)
 
 
 def random_images(sizes: Iterable[tuple[int, int]], seed: int = 1) -> list[Tensor]:
