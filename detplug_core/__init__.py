@@ -6,7 +6,7 @@ the first registry lookup or listing; the Runner (which needs torch) loads on fi
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from detplug_core.errors import DetplugError
 from detplug_core.plugins.source import connect as _connect_plugin_source
@@ -44,6 +44,13 @@ __all__ = [
     "hookimpl",
     "__version__",
 ]
+
+if TYPE_CHECKING:  # the lazily loaded names (below), as a type checker sees them
+    from detplug_core.config import Config
+    from detplug_core.hookspecs import hookimpl
+    from detplug_core.runner import Runner
+    from detplug_core.runner.hook import Hook
+    from detplug_core.runner.protocol import RunnerView
 
 _LAZY = {
     "Config": "detplug_core.config",

@@ -230,3 +230,45 @@ def test_source_of_a_replaced_list_forgets_the_base_items(write):
 def test_yaml_timestamps_and_other_safe_types_are_allowed(write):
     cfg = load_config(write("a.yaml", "when: 2024-01-02\nb: !!str 12\n"))
     assert str(cfg["when"]) == "2024-01-02" and cfg["b"] == "12"
+
+
+def test_append_adds_items_to_the_inherited_list(write):
+    base = write("base.yaml", "hooks:\n  - {type: A}\n  - {type: B}\nx: 1\n")
+    write("middle.yaml", "_base_: base.yaml\nhooks:\n  _append_: [{type: C}]\n")
+    top = write(
+        "top.yaml",
+        """
+        _base_: middle.yaml
+        hooks:
+          _append_:
+            - type: D
+              interval: 5
+        new_list:
+          _append_: [1, 2]
+        """,
+    )
+    cfg = load_config(top)
+    assert cfg["hooks"] == [
+        {"type": "A"},
+        {"type": "B"},
+        {"type": "C"},
+        {"type": "D", "interval": 5},
+    ]
+    assert cfg["new_list"] == [1, 2]  # nothing to append to: the items alone
+    assert cfg.source_of("hooks.0.type") == f"{base}:2"
+    assert cfg.source_of("hooks.3.interval") == f"{top}:5"
+    assert "_append_" not in cfg.dump()
+
+
+def test_append_to_something_that_is_no_list_is_an_error(write):
+    import pytest
+
+    from detplug_core.errors import ConfigError
+
+    write("base.yaml", "hooks: {type: A}\n")
+    top = write("top.yaml", "_base_: base.yaml\nhooks:\n  _append_: [{type: C}]\n")
+    with pytest.raises(ConfigError, match=r"top.yaml:3: 'hooks._append_': the base value of "):
+        load_config(top)
+    top = write("top2.yaml", "hooks:\n  _append_: {type: C}\n")
+    with pytest.raises(ConfigError, match=r"'hooks._append_' must be a list of items"):
+        load_config(top)

@@ -78,7 +78,11 @@ def test_a_complete_distribution_is_written(tmp_path, kind):
     target = generate_plugin("demo-kit", kind, tmp_path)
     assert target == tmp_path / "detplug-demo-kit"
     files = sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file())
-    pkg = ["detplug_demo_kit/__init__.py", "detplug_demo_kit/registries.py"]
+    pkg = [
+        "detplug_demo_kit/__init__.py",
+        "detplug_demo_kit/py.typed",
+        "detplug_demo_kit/registries.py",
+    ]
     extra = [f if f.startswith("tests/") else f"detplug_demo_kit/{f}" for f in EXPECTED_FILES[kind]]
     assert files == sorted(["README.md", "pyproject.toml", *pkg, *extra])
     meta = tomllib.loads((target / "pyproject.toml").read_text())
@@ -190,3 +194,17 @@ def test_every_template_is_shipped_as_package_data():
     for rel in templates:
         assert any(fnmatch.fnmatch(rel, pat.replace("**/", "*")) for pat in patterns), rel
     assert set(KINDS) == {p.name for p in (package / "templates").iterdir()} - {"common"}
+
+
+def test_the_hook_recipe_adds_its_hook_to_the_inherited_ones_and_annotates_runner(tmp_path):
+    """The packaged config appends (``_append_``) instead of replacing the recipe's hooks;
+    the hook's stages take the core's RunnerView, not Any."""
+    from detplug_core.config import load_config
+
+    target = generate_plugin("demo-kit", "hook", tmp_path) / "detplug_demo_kit"
+    recipe = load_config("fcos::fcos_r18_fpn_shapes.yaml")["hooks"]
+    hooks = load_config(target / "configs" / "fcos_shapes.yaml")["hooks"]
+    assert recipe and hooks == [*recipe, {"type": "demo_kit.DemoKitHook", "interval": 20}]
+    code = (target / "hooks.py").read_text()
+    assert "from detplug_core import Hook, RunnerView" in code
+    assert "runner: RunnerView" in code and "runner: Any" not in code
