@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from detplug_core.errors import RegistryError
+from detplug_core.errors import AmbiguousNameError, RegistryError
 from detplug_core.registry import Registry
 from detplug_core.registry.provenance import Provenance, claim_packages, loading
 
@@ -37,6 +37,12 @@ def test_a_package_imported_by_another_plugin_stays_its_own():
         _register_from("prov_unclaimed_helper.parts", child, "Helper")
     assert root.get_entry("Backbone").provenance == alpha
     assert root.get_entry("Helper").provenance == beta  # no plugin claims it: the loading one
+    other = Registry("models", parent=root, scope="beta")
+    with loading(beta):
+        _register_from("prov_beta_pkg.models", other, "Backbone")
+    with pytest.raises(AmbiguousNameError, match=r"'alpha.Backbone' \(detplug-alpha\), 'beta."):
+        root.get("Backbone")
+    other.remove_registered_by(beta)
     assert root.remove_registered_by(beta) == ["alpha.Helper"]
     assert root.names() == ["alpha.Backbone"]
 
