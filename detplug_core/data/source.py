@@ -21,7 +21,7 @@ from typing import Any
 from detplug_core.data.kept_options import keep_options, leaf_path, override_keys
 from detplug_core.errors import DataError
 
-__all__ = ["DataSource", "apply_data_source", "find_data_source"]
+__all__ = ["DataSource", "apply_data_source", "find_data_source", "recognise_data_source"]
 
 logger = logging.getLogger("detplug.data")
 
@@ -38,23 +38,17 @@ class DataSource:
     splits: dict[str, dict]
 
 
-def find_data_source(path: str, image_dir: str | None = None, pm: Any = None) -> DataSource:
-    """Ask every data plugin about ``path``; exactly one must recognise it."""
+def recognise_data_source(
+    path: str, image_dir: str | None = None, pm: Any = None
+) -> DataSource | None:
+    """What the data plugins make of ``path``: None when none recognises it, a DataError
+    when several do (or the one that does finds it broken)."""
     from detplug_core.plugins import make_plugin_manager
 
-    if not os.path.exists(path):
-        raise DataError(f"--data: '{path}' does not exist")
-    if image_dir is not None and not os.path.isdir(image_dir):
-        raise DataError(f"--data-images: '{image_dir}' is not a folder")
     pm = pm if pm is not None else make_plugin_manager()
     answers = [a for a in pm.hook.detplug_data_source(path=path, image_dir=image_dir) if a]
     if not answers:
-        readers = sorted({i.plugin_name for i in pm.hook.detplug_data_source.get_hookimpls()})
-        raise DataError(
-            f"--data: '{path}' is not a data set any installed plugin recognises (plugins "
-            f"that read data sets: {', '.join(readers) or 'none'}); expected a YOLO "
-            "data.yaml, a COCO JSON file or a Pascal VOC folder"
-        )
+        return None
     if len(answers) > 1:
         formats = ", ".join(str(a.get("format")) for a in answers)
         raise DataError(f"--data: '{path}' is claimed by several formats: {formats}")
@@ -68,6 +62,26 @@ def find_data_source(path: str, image_dir: str | None = None, pm: Any = None) ->
         classes=[str(c) for c in answer["classes"]],
         splits=splits,
     )
+
+
+def find_data_source(path: str, image_dir: str | None = None, pm: Any = None) -> DataSource:
+    """Ask every data plugin about ``path``; exactly one must recognise it."""
+    from detplug_core.plugins import make_plugin_manager
+
+    if not os.path.exists(path):
+        raise DataError(f"--data: '{path}' does not exist")
+    if image_dir is not None and not os.path.isdir(image_dir):
+        raise DataError(f"--data-images: '{image_dir}' is not a folder")
+    pm = pm if pm is not None else make_plugin_manager()
+    source = recognise_data_source(path, image_dir, pm)
+    if source is None:
+        readers = sorted({i.plugin_name for i in pm.hook.detplug_data_source.get_hookimpls()})
+        raise DataError(
+            f"--data: '{path}' is not a data set any installed plugin recognises (plugins "
+            f"that read data sets: {', '.join(readers) or 'none'}); expected a YOLO "
+            "data.yaml, a COCO JSON file or a Pascal VOC folder"
+        )
+    return source
 
 
 def _replace(old: Any, new: Mapping, where: str, user_keys: set[str] | None) -> dict:

@@ -18,7 +18,7 @@ from detplug_hooks.early_stopping import EarlyStoppingHook, MonitorNotFoundError
 from detplug_hooks.ema import EMAHook
 from detplug_hooks.eval_plots import EvalPlotsHook
 from detplug_hooks.invalid_loss import CheckInvalidLossHook, InvalidLossError
-from detplug_hooks.plugin_hooks import before_train, detplug_cli_commands
+from detplug_hooks.plugin_hooks import after_train_iter, before_train, detplug_cli_commands
 from detplug_hooks.preview import PredictionPreviewHook
 from detplug_hooks.registries import HOOKS
 from detplug_hooks.speed_monitor import SpeedMonitorHook
@@ -38,6 +38,7 @@ __all__ = [
     "SpeedMonitorHook",
     "TensorBoardHook",
     "TrainingCurvesHook",
+    "after_train_iter",
     "before_train",
     "detplug_cli_commands",
 ]

@@ -23,17 +23,13 @@ _SECTIONS = (("train", "train_dataloader"), ("val", "val_dataloader"), ("test", 
 
 def split_configs(target: str, image_dir: str | None, overrides: tuple[str, ...]) -> dict:
     """``{split: dataset config}`` of a data path or of a config's dataloaders."""
-    from detplug_core.plugins import make_plugin_manager
+    from detplug_core.data.source import find_data_source, recognise_data_source
 
-    pm = make_plugin_manager()
-    if os.path.exists(target) and any(
-        pm.hook.detplug_data_source(path=target, image_dir=image_dir)
-    ):
-        from detplug_core.data.source import find_data_source
-
-        return dict(find_data_source(target, image_dir, pm).splits)
-    if not os.path.isfile(target):
-        raise DataError(f"'{target}' is neither a data set a plugin recognises nor a config file")
+    if "::" not in target and not os.path.isfile(target):
+        return dict(find_data_source(target, image_dir).splits)  # as train --data says
+    source = recognise_data_source(target, image_dir) if os.path.isfile(target) else None
+    if source is not None:
+        return dict(source.splits)
     from detplug_core.config import load_config
 
     cfg = load_config(target, list(overrides))
@@ -42,6 +38,12 @@ def split_configs(target: str, image_dir: str | None, overrides: tuple[str, ...]
         section = cfg.get(key)
         if section and section.get("dataset"):
             splits[split] = section["dataset"]
+    if not splits:
+        raise DataError(
+            f"'{target}' is neither a data set a plugin recognises (a YOLO data.yaml, a COCO "
+            "JSON, a VOC folder) nor a config with datasets in train_dataloader, "
+            "val_dataloader or test_dataloader"
+        )
     return splits
 
 
@@ -101,7 +103,12 @@ _images = click.option("--data-images", metavar="DIR", help="The image folder of
 @_overrides
 @_images
 @click.option("--out", default="data_check", show_default=True, help="Folder for labels.png.")
-@click.option("--decode", is_flag=True, help="Decode every image (default: headers only).")
+@click.option(
+    "--decode",
+    is_flag=True,
+    help="Decode every image (default: the loaders' scan, which decodes files that look "
+    "truncated or are not JPEG/PNG).",
+)
 def check(
     target: str, overrides: tuple[str, ...], data_images: str | None, out: str, decode: bool
 ) -> None:
@@ -150,11 +157,21 @@ def show(
     splits = split_configs(target, data_images, overrides)
     if split not in splits:
         raise DataError(f"--split {split}: the data has splits {', '.join(splits)}")
+    from detplug_torchvision.datasets import SampleError
+
     (_, dataset), *_ = build_splits({split: splits[split]})
     Path(out).mkdir(parents=True, exist_ok=True)
     step = max(1, len(dataset) // max(num, 1))
-    for i in list(range(0, len(dataset), step))[:num]:
-        image, target_ = dataset.load_raw(i)
+    drawn = 0
+    for i in dict.fromkeys([*range(0, len(dataset), step), *range(len(dataset))]):
+        if drawn == num:
+            break
+        try:
+            image, target_ = dataset.load_raw(i)
+        except SampleError as err:  # a truncated or corrupt file: the next image instead
+            click.echo(f"skipped {dataset.describe(i)}: {err}")
+            continue
+        drawn += 1
         none = torch.zeros(0)
         picture = draw_detections(
             image, target_["boxes"], target_["labels"], torch.zeros(0, 4), none, none,

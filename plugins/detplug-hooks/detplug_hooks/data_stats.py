@@ -2,9 +2,9 @@
 
 ``collect_stats`` reads ``dataset.records`` (detplug's file-based datasets) through the
 wrappers (Repeat/Concat/Seeded) and ``dataset.report`` (what the loader already fixed or
-skipped at construction). ``scan_images`` then checks every image the way the loaders load
-it: the header size against the annotations, and with ``decode=True`` the full
-``load_raw`` path (the same EXIF-aware decoder as every loader).
+skipped at construction). ``scan_images`` then checks every image the way the loaders do:
+the datasets' bad-image scan (truncated and corrupt files; every file decoded with
+``decode=True``) and the header size against the annotations.
 """
 
 from __future__ import annotations
@@ -97,18 +97,26 @@ def collect_stats(dataset: Any, name: str) -> SplitStats:
 
 
 def scan_images(dataset: Any, decode: bool = False) -> list[str]:
-    """One line per image the loaders would refuse (unreadable, other size than annotated).
-
-    Header sizes by default; ``decode=True`` loads every image through ``load_raw``."""
+    """One line per image the loaders would refuse: a file that cannot be decoded (the
+    datasets' own bad-image scan, :func:`~detplug_torchvision.datasets.scan.find_bad_images`,
+    with its cache: a truncated JPEG is found by default), or whose size differs from the
+    annotations'. ``decode=True`` decodes every file (damage inside complete files too)."""
     from detplug_torchvision.datasets import read_image_size
+    from detplug_torchvision.datasets.scan import find_bad_images
 
     problems = []
     for leaf in _leaves(dataset):
-        for i, rec in enumerate(leaf.records):
+        records = leaf.records
+        bad = find_bad_images(
+            [r.path for r in records],
+            decode=decode,
+            exif_orientation=leaf.exif_orientation,
+        )
+        for i, rec in enumerate(records):
+            if i in bad:
+                problems.append(f"{bad[i]} ({leaf.describe(i)})")
+                continue
             try:
-                if decode:
-                    leaf.load_raw(i)
-                    continue
                 height, width = read_image_size(rec.path, leaf.describe(i))
             except DataError as err:
                 problems.append(str(err))

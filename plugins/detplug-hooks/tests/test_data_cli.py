@@ -92,3 +92,39 @@ def test_check_reads_a_training_config(tmp_path):
     res = detplug("data", "check", str(config), "--out", str(tmp_path / "out"), cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert "[train] 4 images, 6 boxes" in res.stdout
+
+
+def truncated_jpeg(path: Path) -> None:
+    """A JPEG cut short: its header (and so its size) reads fine, its pixels do not."""
+    noise = np.random.default_rng(0).integers(0, 255, (30, 40, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(path, quality=100)
+    path.write_bytes(path.read_bytes()[:-1500])
+
+
+def test_check_finds_a_truncated_jpeg_by_default_and_show_skips_it(tmp_path):
+    data = yolo_data(tmp_path / "d")  # issue 26, wall 4
+    truncated_jpeg(tmp_path / "d" / "images" / "train" / "0.jpg")
+    res = detplug("data", "check", str(data), "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert res.returncode == 2, res.stdout
+    assert "refused when loading: cannot decode image file" in res.stdout
+    assert "0.jpg" in res.stdout and "1 images would be refused" in res.stderr
+    res = detplug(
+        "data", "show", str(data), "--num", "2", "--out", str(tmp_path / "s"), cwd=tmp_path
+    )
+    assert res.returncode == 0, res.stderr
+    assert "skipped YoloDataset[0]" in res.stdout and "cannot decode" in res.stdout
+    assert len(list((tmp_path / "s").glob("*.png"))) == 2
+
+
+def test_check_says_what_train_data_says_and_refuses_nc_without_names(tmp_path):
+    res = detplug("data", "check", "nope/", cwd=tmp_path)
+    assert res.returncode == 2 and "--data: 'nope/' does not exist" in res.stderr
+    data = tmp_path / "data.yaml"
+    (tmp_path / "images").mkdir()
+    data.write_text("train: images\nval: images\nnc: 7\n")
+    res = detplug("data", "check", str(data), cwd=tmp_path)
+    assert res.returncode == 2 and "nc is 7 but 'names' is missing" in res.stderr
+    empty = tmp_path / "cfg.yaml"
+    empty.write_text("seed: 1\n")
+    res = detplug("data", "check", str(empty), cwd=tmp_path)
+    assert res.returncode == 2 and "nor a config with datasets" in res.stderr

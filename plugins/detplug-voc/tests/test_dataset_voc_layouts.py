@@ -8,33 +8,9 @@ import logging
 import pytest
 from detplug_voc.dataset import VOCDataset
 from detplug_voc.source import detplug_data_source
-from PIL import Image
+from voc_fixtures import flat_folder, xml
 
 from detplug_core.errors import DataError
-
-
-def xml(filename, objects, size=(30, 20)):
-    w, h = size
-    body = "".join(
-        f"<object><name>{n}</name><bndbox><xmin>{a}</xmin><ymin>{b}</ymin><xmax>{c}</xmax>"
-        f"<ymax>{d}</ymax></bndbox></object>"
-        for n, (a, b, c, d) in objects
-    )
-    return (
-        f"<annotation><filename>{filename}</filename><size><width>{w}</width>"
-        f"<height>{h}</height></size>{body}</annotation>"
-    )
-
-
-def flat_folder(root, n=10, ann="xml", img="pics", suffix=".jpg"):
-    """``n`` images and XMLs under ``root/ann`` and ``root/img``, no ImageSets."""
-    (root / ann).mkdir(parents=True, exist_ok=True)
-    (root / img).mkdir(parents=True, exist_ok=True)
-    for i in range(n):
-        name = "dog" if i % 3 else "cat"
-        (root / ann / f"im{i:02d}.xml").write_text(xml(f"im{i:02d}.jpg", [(name, (2, 3, 12, 15))]))
-        Image.new("RGB", (30, 20), (9, 9, 9)).save(root / img / f"im{i:02d}{suffix}", "JPEG")
-    return root
 
 
 def test_no_imagesets_splits_by_seeded_ratio(tmp_path):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from detplug_voc.dataset import VOCDataset
-from test_dataset_voc_layouts import flat_folder
+from voc_fixtures import flat_folder
 
 from detplug_core.data.source import find_data_source
 from detplug_core.errors import DataError

@@ -11,8 +11,8 @@ names: [cat, dog]           # or a mapping {0: cat, 1: dog}; nc, when given, mus
 Split entries are found as Ultralytics finds them: relative to ``path``, else to the file's
 folder, and an entry starting with ``../`` that does not exist there is tried without it
 (Roboflow writes ``train: ../train/images`` beside ``train/``). A ``val`` or ``test`` entry
-found nowhere leaves that split out with a warning; a ``train`` entry found nowhere is an
-error naming the places tried.
+found nowhere leaves that split out (``YoloData.missing`` says why; ``--data`` warns); a
+``train`` entry found nowhere is an error naming the places tried.
 
 A list file holds one image path per line, relative to the list file's folder (``./`` or
 not) or absolute. Image files are recognised by suffix, in any case (``.JPG``, ``.jpeg``).
@@ -20,7 +20,6 @@ not) or absolute. Image files are recognised by suffix, in any case (``.JPG``, `
 
 from __future__ import annotations
 
-import logging
 import os
 from dataclasses import dataclass
 
@@ -41,8 +40,6 @@ __all__ = [
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 SPLITS = ("train", "val", "test")
 
-logger = logging.getLogger("detplug.data")
-
 
 @dataclass(frozen=True)
 class YoloData:
@@ -52,6 +49,7 @@ class YoloData:
     root: str
     names: list[str]
     splits: dict[str, list[str]]  # split -> absolute folders / list files / image files
+    missing: dict[str, str]  # val/test left out -> why (the entry and the places tried)
 
 
 def is_image(name: str) -> bool:
@@ -98,9 +96,9 @@ def _candidates(entry: str, roots: list[str]) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def _resolve_split(path: str, split: str, value: object, roots: list[str]) -> list[str] | None:
-    """The split's entries as existing absolute paths; None (with a warning) when a val or
-    test entry is found nowhere; a DataError for train."""
+def _resolve_split(path: str, split: str, value: object, roots: list[str]) -> list[str] | str:
+    """The split's entries as existing absolute paths; for a val or test entry found
+    nowhere, the text saying so; a DataError for train."""
     entries = value if isinstance(value, list) else [value]
     resolved = []
     for entry in entries:
@@ -113,11 +111,7 @@ def _resolve_split(path: str, split: str, value: object, roots: list[str]) -> li
                     f"{path}: train: '{entry}' is not there (tried {places}); fix 'train' "
                     "(relative to 'path', or to this file's folder)"
                 )
-            logger.warning(
-                "%s: %s: '%s' is not there (tried %s); no %s split", path, split, entry, places,
-                split,
-            )  # fmt: skip
-            return None
+            return f"{split}: '{entry}' is not there (tried {places})"
         resolved.append(hit)
     return resolved
 
@@ -145,18 +139,21 @@ def load_data_yaml(path: str) -> YoloData:
     root = os.path.normpath(os.path.join(here, str(raw.get("path") or ".")))
     roots = list(dict.fromkeys([root, here]))  # 'path:' from another machine: the file's folder
     splits: dict[str, list[str]] = {}
+    missing: dict[str, str] = {}
     for split in SPLITS:
         value = raw.get(split)
         if value in (None, "", []):
             continue
         entries = _resolve_split(path, split, value, roots)
-        if entries is not None:
+        if isinstance(entries, str):
+            missing[split] = entries
+        else:
             splits[split] = entries
     if "train" not in splits:
         raise DataError(f"{path}: missing 'train' (a folder, list file or list of them)")
     if not os.path.isdir(root):
         root = here
-    return YoloData(path=path, root=root, names=names, splits=splits)
+    return YoloData(path=path, root=root, names=names, splits=splits, missing=missing)
 
 
 def _read_list_file(path: str) -> list[str]:

@@ -9,6 +9,7 @@ is missing: the class names.
 
 from __future__ import annotations
 
+import logging
 import os
 
 import yaml
@@ -18,6 +19,8 @@ from detplug_core.errors import DataError
 from detplug_yolo_format.data_yaml import load_data_yaml
 
 __all__ = ["detplug_data_source"]
+
+logger = logging.getLogger("detplug.data")
 
 
 def _is_yolo_mapping(raw: object) -> bool:
@@ -85,5 +88,7 @@ def detplug_data_source(path: str, image_dir: str | None) -> dict | None:
     if found is None:
         return None
     data = load_data_yaml(found)
+    for why in data.missing.values():
+        logger.warning("%s: %s; that split is left out", data.path, why)
     splits = {s: {"type": "yolo.YoloDataset", "data": data.path, "split": s} for s in data.splits}
     return {"format": "yolo", "classes": data.names, "splits": splits}

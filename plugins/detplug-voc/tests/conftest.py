@@ -1,0 +1,7 @@
+"""pytest runs with --import-mode=importlib: make the fixture builder beside the tests
+importable."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
