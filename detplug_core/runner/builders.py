@@ -1,7 +1,9 @@
-"""Building the runner's config-listed pieces: hooks, metrics, the plugin requirement check."""
+"""Building the runner's pieces from the config: hooks, metrics, optimizer and schedule, the
+DDP wrapper; the plugin requirement check and the warnings said when a run starts."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -77,3 +79,63 @@ def build_metrics(cfgs: Any, dataset: Any, key: str) -> tuple[list, list[str]]:
         prefixes.append(prefix if prefix not in prefixes else f"{prefix}{i}")
         metrics.append(metric)
     return metrics, prefixes
+
+
+def build_optimization(cfg: Mapping, model: Any, progress: Any) -> tuple[Any, Any]:
+    """``optimizer:`` and ``param_schedulers:`` for ``model`` over ``progress``'s length:
+    the optimizer and its :class:`~detplug_core.runner.schedulers.LRSchedule`."""
+    from detplug_core.runner.optim import build_optimizer
+    from detplug_core.runner.schedulers import build_schedule
+
+    if "optimizer" not in cfg:
+        raise ConfigError("optimizer: missing (e.g. {type: SGD, lr: 0.01, momentum: 0.9})")
+    optimizer = build_optimizer(model, cfg["optimizer"])
+    schedule = build_schedule(
+        optimizer,
+        cfg.get("param_schedulers"),
+        max_epochs=progress.max_epochs,
+        max_iters=progress.max_iters,
+    )
+    return optimizer, schedule
+
+
+def wrap_ddp(model: Any, settings: Any, device: Any) -> tuple[Any, Any]:
+    """The model (SyncBatchNorm when ``sync_bn``) and its DistributedDataParallel wrapper."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    from detplug_core.runner.sync_bn import apply_sync_bn
+
+    model = apply_sync_bn(model, settings.sync_bn, device)
+    wrapped = DistributedDataParallel(
+        model,
+        device_ids=[device.index] if device.type == "cuda" else None,
+        find_unused_parameters=settings.find_unused_parameters,
+    )
+    return model, wrapped
+
+
+def warn_unknown_keys(cfg: Mapping, logger: logging.Logger) -> None:
+    """A warning per top-level key the runner does not read."""
+    from detplug_core.runner.settings import unknown_top_level_keys
+
+    for key in unknown_top_level_keys(cfg):
+        logger.warning(
+            "top-level config key '%s' is not read by the runner (a typo? fine if it is "
+            "only a value referenced with ${...})",
+            key,
+        )
+
+
+def warn_failed_plugins(logger: logging.Logger) -> None:
+    """A warning per installed plugin that failed to load."""
+    from detplug_core.plugins.state import failed_plugins
+
+    for record in failed_plugins():
+        logger.warning(
+            "plugin '%s' (%s %s) failed to load, its components are unavailable: %s "
+            "(detplug plugins shows the details)",
+            record.name,
+            record.distribution,
+            record.version,
+            record.error,
+        )

@@ -27,6 +27,7 @@ from detplug_core import dist
 from detplug_core.errors import CheckpointError
 from detplug_core.runner.checkpoint import CheckpointFiles, find_latest, load_file
 from detplug_core.runner.checkpoint_messages import mismatch_message, resolve_checkpoint_path
+from detplug_core.runner.hook_dispatch import HookError
 from detplug_core.runner.rng import get_rng_state, set_rng_state
 from detplug_core.runner.settings import CheckpointSettings, plain, resolved_config
 from detplug_core.runner.weights import LoadSpec, load_weights, read_source
@@ -160,6 +161,20 @@ class Checkpointer:
         path = self.files.save_best(state, self.best["metric"])
         self.runner.logger.info("saved best checkpoint %s", path)
         return path
+
+    def save_after_failure(self, err: HookError) -> HookError:
+        """Write a last checkpoint after a hook failed (without ``before_save_checkpoint``
+        when that stage is the culprit); ``err`` saying where it is, or why there is none."""
+        logger, p = self.runner.logger, self.runner.progress
+        logger.error("%s", err, exc_info=err.__cause__, extra={"console": False})
+        try:
+            path = self.save(f"iter_{p.iter}.pth", call_hooks=err.stage != "before_save_checkpoint")
+        except Exception as save_err:  # the run is failing already: report both
+            return HookError(
+                f"{err}; writing a last checkpoint failed too: {save_err}", err.stage, err.culprit
+            )
+        where = f"; last checkpoint: {path}" if path is not None else ""
+        return HookError(f"{err}{where}", err.stage, err.culprit)
 
     def track_best(self, result: EvalResult) -> bool:
         """Whether ``result`` improved ``checkpoint.save_best``'s metric (then it is

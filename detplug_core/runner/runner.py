@@ -31,8 +31,12 @@ from detplug_core.registry import MODELS
 from detplug_core.runner.builders import (
     build_hooks,
     build_metrics,
+    build_optimization,
     check_required_plugins,
+    warn_failed_plugins,
+    warn_unknown_keys,
     with_builtin_hooks,
+    wrap_ddp,
 )
 from detplug_core.runner.builtin_hooks import check_hook_order
 from detplug_core.runner.checkpointer import Checkpointer
@@ -51,11 +55,9 @@ from detplug_core.runner.settings import (
     TrainSettings,
     resolve_work_dir,
     resolved_config,
-    unknown_top_level_keys,
 )
 from detplug_core.runner.signals import SignalGuard, TrainingInterrupted
 from detplug_core.runner.step import TrainStep, make_autocast
-from detplug_core.runner.sync_bn import apply_sync_bn
 from detplug_core.runner.workdir_lock import WorkDirBusyError, lock_for_run
 
 
@@ -98,7 +100,7 @@ class Runner:
             raise ConfigError("model: missing (the detector config, with 'type')")
         self.log = RunLog(self.work_dir, self.rank, self.world_size)
         self.logger = self.log.logger
-        self._warn_failed_plugins()
+        warn_failed_plugins(self.logger)
         try:
             self._build(cfg)
         except BaseException:
@@ -106,12 +108,7 @@ class Runner:
             raise
 
     def _build(self, cfg: Mapping) -> None:
-        for key in unknown_top_level_keys(cfg):
-            self.logger.warning(
-                "top-level config key '%s' is not read by the runner (a typo? fine if it is "
-                "only a value referenced with ${...})",
-                key,
-            )
+        warn_unknown_keys(cfg, self.logger)
         # num_classes: auto -> the data's class count; a dataset built to count is reused
         counted = resolve_classes(cfg)
         self._counted = {counted.key: counted.dataset} if counted and counted.dataset else {}
@@ -149,19 +146,6 @@ class Runner:
             self.seed,
             self.work_dir,
         )
-
-    def _warn_failed_plugins(self) -> None:
-        from detplug_core.plugins.state import failed_plugins
-
-        for record in failed_plugins():
-            self.logger.warning(
-                "plugin '%s' (%s %s) failed to load, its components are unavailable: %s "
-                "(detplug plugins shows the details)",
-                record.name,
-                record.distribution,
-                record.version,
-                record.error,
-            )
 
     # -- the position (owned by the loop; read-only mirrors of ``progress`` for hooks) ----
     epoch = _from_progress("epoch", "Completed epochs.")
@@ -214,11 +198,12 @@ class Runner:
             p.max_epochs, p.max_iters = ts.max_epochs, ts.max_epochs * len(self.train_dataloader)
         else:
             p.max_epochs, p.max_iters = None, ts.max_iters
-        self._build_optimization()
+        self.optimizer, self.lr_schedule = build_optimization(cfg, self.model, p)
+        self.schedulers = self.lr_schedule.schedulers
         if cfg.get("val_dataloader") and cfg.get("metrics"):
             self._build_val()
         if dist.is_active():
-            self._wrap_ddp()
+            self.model, self.wrapped_model = wrap_ddp(self.model, self.settings, self.device)
         on_gradients = None
         if self.hooks.has("after_backward"):
             on_gradients = functools.partial(self.hooks.call, "after_backward", runner=self)
@@ -249,31 +234,6 @@ class Runner:
                 f"train_dataloader: no batches ({len(self.train_data.dataset)} samples, "
                 f"batch_size {cfg['train_dataloader'].get('batch_size', 1)}, per process)"
             )
-
-    def _build_optimization(self) -> None:
-        from detplug_core.runner.optim import build_optimizer
-        from detplug_core.runner.schedulers import build_schedule
-
-        if "optimizer" not in self.cfg:
-            raise ConfigError("optimizer: missing (e.g. {type: SGD, lr: 0.01, momentum: 0.9})")
-        self.optimizer = build_optimizer(self.model, self.cfg["optimizer"])
-        self.lr_schedule = build_schedule(
-            self.optimizer,
-            self.cfg.get("param_schedulers"),
-            max_epochs=self.progress.max_epochs,
-            max_iters=self.progress.max_iters,
-        )
-        self.schedulers = self.lr_schedule.schedulers
-
-    def _wrap_ddp(self) -> None:
-        from torch.nn.parallel import DistributedDataParallel
-
-        self.model = apply_sync_bn(self.model, self.settings.sync_bn, self.device)
-        self.wrapped_model = DistributedDataParallel(
-            self.model,
-            device_ids=[self.device.index] if self.device.type == "cuda" else None,
-            find_unused_parameters=self.settings.find_unused_parameters,
-        )
 
     def _build_val(self) -> None:
         self.val_data = self._loader("val_dataloader", train=False)
@@ -319,7 +279,7 @@ class Runner:
                 hooks.call("after_train", runner=self)
                 self._end_run()
             except HookError as err:
-                raise self._with_last_checkpoint(err) from err.__cause__
+                raise self.checkpointer.save_after_failure(err) from err.__cause__
             finally:
                 self.log.close_bar()
         return self.evaluator.last_metrics
@@ -422,22 +382,6 @@ class Runner:
             "continue with --resume auto",
             signum,
         )
-
-    def _with_last_checkpoint(self, err: HookError) -> HookError:
-        """Write a last checkpoint after a hook failed (skipping the checkpoint hooks if
-        they are the culprit) and say where it is."""
-        self.logger.error("%s", err, exc_info=err.__cause__, extra={"console": False})
-        try:
-            path = self.checkpointer.save(
-                f"iter_{self.iter}.pth",
-                call_hooks=err.stage != "before_save_checkpoint",
-            )
-        except Exception as save_err:  # the run is failing already: report both
-            return HookError(
-                f"{err}; writing a last checkpoint failed too: {save_err}", err.stage, err.culprit
-            )
-        where = f"; last checkpoint: {path}" if path is not None else ""
-        return HookError(f"{err}{where}", err.stage, err.culprit)
 
     def close(self) -> None:
         """Close log files and handlers and release the work dir (the process group is left
