@@ -64,7 +64,7 @@ def config(iters: int, work_dir: str) -> dict:
 def detplug_loop(iters: int, profile: cProfile.Profile | None = None) -> float:
     with tempfile.TemporaryDirectory() as work:
         torch.manual_seed(0)
-        with Runner(config(iters, work)) as runner:
+        with Runner(config(iters, work), tune_process=True) as runner:  # as `detplug train`
             watch = next(h for h in runner.hooks.hooks if isinstance(h, Stopwatch))
             if profile is not None:
                 profile.enable()

@@ -164,7 +164,7 @@ def runner_loop(iters: int, model_cls: type = Detector, data_cls: type = Images)
             "device": "cpu",
             "seed": 0,
         }
-        with Runner(cfg) as runner:
+        with Runner(cfg, tune_process=True) as runner:  # as `detplug train` runs it
             runner.train()
             watch = next(h for h in runner.hooks.hooks if isinstance(h, Stopwatch))
             return watch.elapsed / iters
