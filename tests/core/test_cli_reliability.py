@@ -100,7 +100,10 @@ def test_a_raising_adjust_config_hook_names_its_plugin(tmp_path):
     )
 
 
-def test_a_component_shadowing_another_is_named_with_its_plugin(tmp_path):
+def test_a_plugin_registering_into_a_root_registry_fails_named(tmp_path):
+    """A plugin may only register into its scoped children (docs/registry.md): one that
+    registers into a root, where it would shadow every plugin's name, fails to load, and a
+    config that uses the name gets one line naming the plugin and the fix."""
     site = _plugin(
         tmp_path,
         "shadow",
@@ -116,8 +119,12 @@ def test_a_component_shadowing_another_is_named_with_its_plugin(tmp_path):
     cfg.write_text("model:\n  type: Shadowed\n  depth: 2\n")
     res = _run(site, "train", str(cfg), cwd=tmp_path)
     line = _one_line(res.stderr)
-    assert "model: building Shadowed (plugin 'shadow' (evil-shadow 0.1)) failed" in line
-    assert res.returncode == 1
+    assert "model.type: 'Shadowed' is not registered in the models registry." in line
+    assert (
+        "plugins that failed to load: shadow from evil-shadow: RegistryError: plugin 'shadow' "
+        "(evil-shadow 0.1) registers 'Shadowed' into the root models registry"
+    ) in line
+    assert "scope='shadow')" in line and res.returncode == 2
 
 
 @pytest.mark.parametrize(
