@@ -163,6 +163,8 @@ def train(ctx: click.Context, config: str, overrides: tuple[str, ...], **options
         cfg = load_config(config, sized)
         apply_data_option(cfg, options.get("data"), options.get("data_images"), sized)
         _apply_options(cfg, options)
+        if cfg.get("resume") is None and int(os.environ.get("TORCHELASTIC_RESTART_COUNT") or 0):
+            cfg["resume"] = "auto"  # torchrun restarted the group: continue from latest.pth
         # this process is detplug's: malloc and the collector tuned for the loop (runner.py)
         with located_errors(cfg), Runner(cfg, tune_process=True) as runner:
             runner.train()
