@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import PIL.Image
 import pytest
 import torch
@@ -67,6 +68,40 @@ def save_checkpoint(path: Path, model: nn.Module, cfg: dict) -> Path:
     return path
 
 
+def to_tensor(image: PIL.Image.Image) -> torch.Tensor:
+    """uint8 ``[3, H, W]`` of an RGB PIL image."""
+    return torch.from_numpy(np.asarray(image.convert("RGB")).copy()).permute(2, 0, 1)
+
+
+def bccd_photos(count: int) -> list[PIL.Image.Image]:
+    """The first ``count`` BCCD photos (640 x 480 RGB JPEGs) as PIL images."""
+    files = sorted(BCCD.glob("*.jpg"))[:count]
+    if len(files) < count:
+        pytest.skip(f"BCCD images not found under {BCCD}")
+    return [PIL.Image.open(f).convert("RGB") for f in files]
+
+
+def float32_rounding_sizes(short: int, long: int, count: int) -> list[tuple[int, int]]:
+    """Photo sizes ``(h, w)`` up to 480 x 640 whose ``ResizeShortLong(short, long)`` size
+    differs when computed in float32 (what an ONNX graph did with Python float arithmetic
+    on symbolic sizes) from float64 (eager, torchvision): half of them portrait."""
+
+    def size(h: int, w: int, dtype: type) -> tuple[int, int]:
+        scale = min(dtype(short) / dtype(min(h, w)), dtype(long) / dtype(max(h, w)))
+        return int(dtype(h) * scale), int(dtype(w) * scale)
+
+    found: list[tuple[int, int]] = []
+    for portrait in (False, True):
+        for h in range(150, 480, 7):
+            for w in range(150, 640, 11):
+                if (h > w) == portrait and size(h, w, np.float32) != size(h, w, np.float64):
+                    found.append((h, w))
+                    break
+            if len(found) >= (count + 1) // 2 * (1 + portrait):
+                break
+    return found[:count]
+
+
 def bccd_images() -> list[torch.Tensor]:
     """Three real photos of different sizes and aspects: a landscape crop, a portrait crop
     and a downscaled whole photo (BCCD photos are all 640x480)."""
@@ -81,6 +116,4 @@ def bccd_images() -> list[torch.Tensor]:
         b.crop((300, 40, 300 + 149, 40 + 263)),  # 263 x 149
         c.resize((213, 160), PIL.Image.BILINEAR),  # 160 x 213
     ]
-    return [
-        torch.from_numpy(__import__("numpy").asarray(im).copy()).permute(2, 0, 1) for im in images
-    ]
+    return [to_tensor(im) for im in images]

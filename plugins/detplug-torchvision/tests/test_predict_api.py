@@ -163,3 +163,42 @@ def test_cuda_matches_cpu(checkpoint, photo):
     gpu = Detector(checkpoint, device="cuda").predict(path)
     assert gpu.boxes.device.type == "cpu"
     torch.testing.assert_close(gpu.boxes[:10], cpu.boxes[:10], atol=1e-2, rtol=0)
+
+
+def test_a_16_bit_pil_image_is_scaled_as_its_file_is(detector, tmp_path):
+    """A 16-bit greyscale PNG opened with PIL (mode I;16) gives what its path gives; it
+    used to be clipped to white (every pixel above 255)."""
+    grey = bccd_images()[0].float().mean(dim=0).round().to(torch.int32)  # [H, W] 0..255
+    path = tmp_path / "grey16.png"
+    PIL.Image.fromarray((grey * 257).numpy().astype("uint16")).save(path)
+    opened = PIL.Image.open(path)
+    assert opened.mode.startswith("I")
+    _same(detector.predict(path), detector.predict(opened))
+    eight_bit = grey.to(torch.uint8).numpy()  # the same picture in 8 bits
+    _same(detector.predict(path), detector.predict(eight_bit))
+
+
+def test_a_pil_image_is_seen_as_displayed_like_its_file(detector, tmp_path):
+    """EXIF orientation 6 (rotate to display): by path and as a PIL image, the same
+    displayed frame, so the same boxes."""
+    image = PIL.Image.fromarray(bccd_images()[0].permute(1, 2, 0).numpy())  # 301 x 187
+    exif = PIL.Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "turned.jpg"
+    image.save(path, exif=exif, quality=95)
+    by_path = detector.predict(path)
+    by_pil = detector.predict(PIL.Image.open(path))
+    assert by_path.image_size == by_pil.image_size == (301, 187)
+    _same(by_path, by_pil)
+
+
+def test_float_pixels_outside_0_to_1_and_empty_images_are_refused(detector):
+    image = bccd_images()[0].permute(1, 2, 0).numpy()
+    with pytest.raises(DataError, match=r"image 0: float pixels must be in 0\.\.1.*255"):
+        detector.predict(image.astype("float32"))
+    with pytest.raises(DataError, match=r"image 1: float pixels must be in 0\.\.1"):
+        detector.predict([image, torch.from_numpy(image).permute(2, 0, 1).float()])
+    with pytest.raises(DataError, match="image 0: empty image \\(0 x 0 pixels\\)"):
+        detector.predict(image[:0, :0])
+    with pytest.raises(DataError, match="empty image"):
+        detector.predict(torch.zeros(3, 5, 0, dtype=torch.uint8))

@@ -3,6 +3,11 @@
 Each backend is a callable taking a list of uint8 ``[3, H, W]`` images (one batch) and
 running the whole prediction: test-time resize, normalise, pad, network, post-processing.
 A backend that only takes one image (the exported formats) runs the batch image by image.
+
+Backends are timed alternately (:func:`alternate`): each round calls every backend once,
+the order rotating from round to round, so a machine that slows down or speeds up while
+the benchmark runs (other processes, frequency scaling) affects every backend alike
+rather than whichever ran during that period.
 """
 
 from __future__ import annotations
@@ -21,11 +26,16 @@ import torch
 from torch import Tensor
 
 from detplug_core.errors import ConfigError
-from detplug_torchvision.deploy.export import export_onnx, export_program, inference_module
+from detplug_torchvision.deploy.export import (
+    example_image,
+    export_onnx,
+    export_program,
+    inference_module,
+)
 from detplug_torchvision.deploy.extras import require
 from detplug_torchvision.deploy.model import DeployModel
 
-BACKENDS = ("eager", "channels_last", "pt2", "onnxruntime")
+BACKENDS = ("eager", "channels_last", "pt2", "onnxruntime", "onnxruntime_int8")
 Runner = Callable[[list[Tensor]], object]
 
 
@@ -36,6 +46,21 @@ class Timing:
     p90_ms: float
     images_per_s: float
     runs: int
+
+
+def parse_device(text: str) -> torch.device:
+    """``cpu``, ``cuda`` or ``cuda:N`` (available here), else a :class:`ConfigError`."""
+    kind, _, index = text.partition(":")
+    if kind not in ("cpu", "cuda") or (index and not index.isdigit()) or (kind == "cpu" and index):
+        raise ConfigError(f"--device {text}: expected cpu, cuda or cuda:N")
+    if kind == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"--device {text}: no CUDA device is available here")
+        if index and int(index) >= torch.cuda.device_count():
+            raise ConfigError(
+                f"--device {text}: this machine has {torch.cuda.device_count()} CUDA device(s)"
+            )
+    return torch.device(text)
 
 
 def machine(device: torch.device) -> str:
@@ -70,9 +95,17 @@ def make_backend(
             raise ConfigError("backend pt2: benchmarked on the CPU only; use --device cpu")
         module = inference_module(export_program(model, size, dynamic=False))
         return lambda images: [module(img) for img in images]
-    if name == "onnxruntime":
+    if name in ("onnxruntime", "onnxruntime_int8"):
         ort = require("onnxruntime", "the onnxruntime backend")
         path = export_onnx(model, os.path.join(workdir, "model.onnx"), size, False, {})
+        if name == "onnxruntime_int8":
+            from detplug_torchvision.deploy.quantize import quantize_int8
+
+            int8 = os.path.join(workdir, "model_int8.onnx")
+            # Calibrated on the benchmark's own random images: fine for timing.
+            calibration = [example_image(size, seed).numpy() for seed in range(4)]
+            quantize_int8(path, int8, calibration)
+            path = int8
         options = ort.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()
         providers = ["CPUExecutionProvider"]
@@ -97,24 +130,35 @@ def _eager(model: DeployModel, channels_last: bool) -> Runner:
     return run
 
 
-def time_backend(
-    name: str, run: Runner, images: list[Tensor], warmup: int, iters: int, device: torch.device
-) -> Timing:
-    """Warm-up calls, then ``iters`` timed calls of one batch each."""
-    for _ in range(warmup):
-        run(images)
-    times = []
-    for _ in range(iters):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
-        run(images)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        times.append(time.perf_counter() - start)
-    p50 = statistics.median(times)
-    p90 = statistics.quantiles(times, n=10)[-1] if len(times) > 1 else times[0]
-    return Timing(name, p50 * 1e3, p90 * 1e3, len(images) / p50, len(times))
+def alternate(
+    cases: dict[str, Callable[[], object]],
+    warmup: int,
+    rounds: int,
+    sync: Callable[[], None] = lambda: None,
+) -> dict[str, list[tuple[float, float]]]:
+    """``warmup`` untimed calls of each case, then ``rounds`` rounds that call every case
+    once, the order rotating by one each round; per case, the (wall, process CPU) seconds
+    of each timed call."""
+    for fn in cases.values():
+        for _ in range(warmup):
+            fn()
+    names = list(cases)
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
+    for r in range(rounds):
+        shift = r % len(names)
+        for name in names[shift:] + names[:shift]:
+            sync()
+            wall, cpu = time.perf_counter(), time.process_time()
+            cases[name]()
+            sync()
+            times[name].append((time.perf_counter() - wall, time.process_time() - cpu))
+    return times
+
+
+def summarise(name: str, walls: Sequence[float], images: int) -> Timing:
+    p50 = statistics.median(walls)
+    p90 = statistics.quantiles(walls, n=10)[-1] if len(walls) > 1 else walls[0]
+    return Timing(name, p50 * 1e3, p90 * 1e3, images / p50, len(walls))
 
 
 def run_benchmark(
@@ -126,22 +170,21 @@ def run_benchmark(
     warmup: int,
     iters: int,
 ) -> list[Timing]:
-    """Time every backend on the same ``batch`` random uint8 images of ``size``."""
+    """Time every backend on the same ``batch`` random uint8 images of ``size``, in
+    ``iters`` alternating rounds (:func:`alternate`)."""
     unknown = [b for b in backends if b not in BACKENDS]
     if unknown:
         raise ConfigError(f"unknown backend(s) {', '.join(unknown)}; choose from {BACKENDS}")
-    g = torch.Generator().manual_seed(0)
-    images = [
-        torch.randint(0, 256, (3, *size), dtype=torch.uint8, generator=g).to(device)
-        for _ in range(batch)
-    ]
+    images = [example_image(size, seed).to(device) for seed in range(batch)]
     model = model.to(device).eval()
-    timings = []
+    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
     with tempfile.TemporaryDirectory() as workdir:
+        cases = {}
         for name in backends:
             run = make_backend(name, model, size, device, workdir)
-            timings.append(time_backend(name, run, images, warmup, iters, device))
-    return timings
+            cases[name] = lambda run=run: run(images)
+        times = alternate(cases, warmup, iters, sync)
+    return [summarise(name, [wall for wall, _ in times[name]], batch) for name in backends]
 
 
 def format_timings(timings: Sequence[Timing], baseline: str | None = None) -> str:

@@ -1,47 +1,139 @@
-"""Run an exported file next to the eager model (``detplug export --check``)."""
+"""Run an exported file next to the eager model (``detplug export --check``).
+
+A float export must give PyTorch's detections (:func:`parity_lines`); an int8 export
+cannot, so its check is the change of the config's metric on the validation images
+(:func:`metric_change`). A check that fails raises :class:`ExportCheckError`: the command
+exits non-zero, with the file kept for inspection.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
+from torch import Tensor
 
-from detplug_torchvision.deploy.export import example_image, load_pt2
+from detplug_core.errors import DetplugError
+from detplug_torchvision.deploy.export import load_pt2
 from detplug_torchvision.deploy.model import DeployModel
 from detplug_torchvision.deploy.parity import compare
+from detplug_torchvision.deploy.validation import ValidationSet
+
+Outputs = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
-def run_exported(path: Path, fmt: str, image: torch.Tensor) -> tuple:
-    """(boxes, scores, labels) as numpy arrays from the exported file."""
+class ExportCheckError(DetplugError):
+    """The exported file was written but does not behave as the model does."""
+
+    exit_code = 1
+
+
+def exported_runner(
+    path: Path, fmt: str, threads: int | None = None
+) -> Callable[[Tensor], Outputs]:
+    """A callable: one uint8 ``[3, H, W]`` image -> (boxes, scores, labels) numpy arrays,
+    from the exported file (the session or program is loaded once)."""
     if fmt == "onnx":
         import onnxruntime as ort
 
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        return tuple(session.run(None, {session.get_inputs()[0].name: image.numpy()}))
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        feed = session.get_inputs()[0].name
+        return lambda image: tuple(session.run(None, {feed: image.cpu().numpy()}))  # type: ignore[return-value]
     module, _ = load_pt2(path)
-    with torch.no_grad():
-        return tuple(t.numpy() for t in module(image))
+
+    def run(image: Tensor) -> Outputs:
+        with torch.no_grad():
+            return tuple(t.numpy() for t in module(image.cpu()))  # type: ignore[return-value]
+
+    return run
 
 
-def compare_with_eager(
-    model: DeployModel, path: Path, fmt: str, sizes: Sequence[tuple[int, int]]
-) -> list[str]:
-    """One line per image size: detections matched and the largest differences."""
-    if fmt == "onnx":
-        try:
-            import onnxruntime  # noqa: F401
-        except ImportError:
-            return ["check skipped: onnxruntime is not installed"]
-    lines = []
-    for size in sizes:
-        image = example_image(size)
-        eager = tuple(t.cpu().numpy() for t in model.cpu()(image))
-        parity = compare(eager, run_exported(path, fmt, image), size)
-        verdict = "ok" if parity.ok() else "DIFFERENT"
+def eager_runner(model: DeployModel) -> Callable[[Tensor], Outputs]:
+    model = model.cpu().eval()
+
+    def run(image: Tensor) -> Outputs:
+        with torch.inference_mode():
+            return tuple(t.numpy() for t in model(image.cpu()))  # type: ignore[return-value]
+
+    return run
+
+
+@dataclass
+class CheckImage:
+    name: str  # "validation image 3", "random 480x640"
+    image: Tensor  # uint8 [3, H, W]
+
+
+def parity_lines(
+    model: DeployModel, exported: Callable[[Tensor], Outputs], images: Sequence[CheckImage]
+) -> tuple[list[str], str | None]:
+    """One line per image (detections matched, the largest differences, its verdict) and
+    the failure, ``None`` when every image with detections agrees."""
+    eager = eager_runner(model)
+    lines, different, compared = [], 0, 0
+    for item in images:
+        size = (int(item.image.shape[-2]), int(item.image.shape[-1]))
+        ref, got = eager(item.image), exported(item.image)
+        parity = compare(ref, got, size)
+        if len(ref[1]) == 0 and len(got[1]) == 0:
+            verdict = "no detections on either side, nothing compared"
+        else:
+            compared += 1
+            verdict = "ok" if parity.ok() else "DIFFERENT"
+            different += verdict == "DIFFERENT"
         lines.append(
-            f"check {size[0]}x{size[1]}: {parity.matched} detections matched, "
+            f"check {item.name} ({size[0]}x{size[1]}): {parity.matched} detections matched, "
             f"{parity.unmatched} unmatched, box diff {parity.box_diff:.1e} of the image size, "
             f"score diff {parity.score_diff:.1e}: {verdict}"
         )
-    return lines
+    if not compared:
+        lines.append(
+            "check inconclusive: the model detected nothing on any check image, so the "
+            "file's detections were never compared"
+        )
+    failure = None
+    if different:
+        failure = (
+            f"check failed: the exported file differs from PyTorch on {different} of "
+            f"{len(images)} check images (above); the file is kept for inspection"
+        )
+    return lines, failure
+
+
+def metric_change(
+    model: DeployModel,
+    exported: Callable[[Tensor], Outputs],
+    data: ValidationSet,
+    limit: int | None,
+    max_drop: float,
+) -> tuple[str, str | None]:
+    """The line comparing the config's main metric of the float model and of the
+    exported (quantized) one on the validation images, and the failure (``None``: it
+    dropped by ``max_drop`` or less)."""
+    eager = data.evaluate(eager_runner(model), limit)
+    quant = data.evaluate(exported, limit)
+    key = main_metric(eager)
+    change = quant[key] - eager[key]
+    count = len(data) if limit is None else min(limit, len(data))
+    line = (
+        f"check {key} on {count} validation images: float32 {eager[key]:.4f}, int8 "
+        f"{quant[key]:.4f} ({change:+.4f})"
+    )
+    if change < -max_drop:
+        failure = (
+            f"check failed: {key} dropped by {-change:.4f}, more than --max-map-drop "
+            f"{max_drop}; the file is kept for inspection"
+        )
+        return f"{line}: TOO LOW", failure
+    return f"{line}: ok (allowed drop {max_drop})", None
+
+
+def main_metric(results: dict[str, float]) -> str:
+    """The first ``*/mAP`` key (COCO or VOC), else the first key."""
+    return next((k for k in results if k.endswith("/mAP")), next(iter(results)))

@@ -44,52 +44,73 @@ DEFAULT_TRACE_SIZE = (480, 640)
     "--check/--no-check",
     default=True,
     show_default=True,
-    help="Run the exported file once and compare it with PyTorch.",
+    help="Run the exported file next to PyTorch: the same detections (float), or the mAP "
+    "change on the validation images (int8). A failed check exits with code 1.",
+)
+@click.option(
+    "--quantize",
+    type=click.Choice(["none", "int8"]),
+    default="none",
+    show_default=True,
+    help="int8: onnxruntime quantization of the convolutions, static with calibration "
+    "images from the config's validation set (dynamic when it has none).",
+)
+@click.option(
+    "--calibration-images",
+    type=click.IntRange(min=1),
+    default=32,
+    show_default=True,
+    help="With --quantize int8: validation images to calibrate on.",
+)
+@click.option(
+    "--check-images",
+    type=click.IntRange(min=1),
+    default=500,
+    show_default=True,
+    help="With --quantize int8: validation images the mAP check scores (at most).",
+)
+@click.option(
+    "--max-map-drop",
+    type=click.FloatRange(min=0),
+    default=0.02,
+    show_default=True,
+    help="With --quantize int8: the largest mAP drop the check accepts.",
 )
 def export(checkpoint: str, fmt: str, out: str, dynamic: bool, size: tuple[int, int] | None,
-           opset: int | None, weights: str | None, check: bool) -> None:  # fmt: skip
+           opset: int | None, weights: str | None, check: bool, quantize: str,
+           calibration_images: int, check_images: int, max_map_drop: float) -> None:  # fmt: skip
     """Export CHECKPOINT (pre- and post-processing included) to ONNX or a .pt2 program.
 
-    The file takes one uint8 RGB [3, H, W] image and returns boxes [K, 4] in that image's
-    pixels, scores [K] and labels [K]; class names and the input contract are in its
-    metadata. Needs the extra 'detplug-torchvision[onnx]' for ONNX."""
-    import torch
-
+    The file takes one uint8 RGB [3, H, W] image (input 'image') and returns boxes [K, 4]
+    in that image's pixels, scores [K] and labels [K] (outputs 'boxes', 'scores',
+    'labels'); class names and the input contract are in its metadata. Needs the extra
+    'detplug-torchvision[onnx]' for ONNX."""
     from detplug_core.errors import ConfigError
-    from detplug_torchvision.deploy.export import export_onnx, export_pt2, metadata
-    from detplug_torchvision.deploy.model import DeployModel
-    from detplug_torchvision.deploy.resize import eval_resize_from_config
-    from detplug_torchvision.inference.loading import load_model
+    from detplug_torchvision.deploy.export_command import run_export
 
     if size is None and not dynamic:
         raise ConfigError("give --size H W for a fixed-size export, or --dynamic for any size")
     if opset is not None and fmt != "onnx":
         raise ConfigError(f"--opset applies to --format onnx only, not {fmt}")
+    if quantize != "none" and fmt != "onnx":
+        raise ConfigError(f"--quantize {quantize} applies to --format onnx only, not {fmt}")
     if size is not None and min(size) < 1:
         raise ConfigError(f"--size {size[0]} {size[1]}: height and width must be positive")
-    size = tuple(size) if size else DEFAULT_TRACE_SIZE
-    if fmt == "onnx":  # a missing extra fails before the slow loading
-        from detplug_torchvision.deploy.extras import require
-
-        require("onnxscript", "ONNX export")
-        require("onnx", "ONNX export")
-    loaded = load_model(checkpoint, weights)
-    model = DeployModel(loaded.model, eval_resize_from_config(loaded.config)).eval()
-    meta = metadata(model, loaded.classes, checkpoint)
-    if fmt == "onnx":
-        path = export_onnx(model, out, size, dynamic, meta, opset)
-    else:
-        path = export_pt2(model, out, size, dynamic, meta)
-    shape = "[3, H, W] (any H, W)" if dynamic else f"[3, {size[0]}, {size[1]}]"
-    click.echo(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB): {fmt}, input uint8 {shape}")
-    click.echo(f"classes: {', '.join(loaded.classes) or '(none saved)'}")
-    if check:
-        from detplug_torchvision.deploy.check import compare_with_eager
-
-        sizes = [size] + ([(size[0] // 2 + 7, size[1] + 33)] if dynamic else [])
-        with torch.inference_mode():
-            for line in compare_with_eager(model, path, fmt, sizes):
-                click.echo(line)
+    run_export(
+        checkpoint,
+        fmt,
+        out,
+        dynamic,
+        tuple(size) if size else DEFAULT_TRACE_SIZE,
+        opset=opset,
+        weights=weights,
+        check=check,
+        int8=quantize == "int8",
+        calibration_images=calibration_images,
+        check_images=check_images,
+        max_map_drop=max_map_drop,
+        echo=click.echo,
+    )
 
 
 @click.command("benchmark")
@@ -112,39 +133,51 @@ def export(checkpoint: str, fmt: str, out: str, dynamic: bool, size: tuple[int, 
 @click.option(
     "--no-resize", is_flag=True, help="Skip the test-time resize: the network runs at --size."
 )
-@click.option("--batch", type=int, default=1, show_default=True, help="Images per call.")
-@click.option("--device", default="cpu", show_default=True, help="cpu or cuda[:N].")
+@click.option(
+    "--batch", type=click.IntRange(min=1), default=1, show_default=True, help="Images per call."
+)
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
 @click.option(
     "--backends",
     default="eager,channels_last,pt2,onnxruntime",
     show_default=True,
-    help="Comma-separated: eager, channels_last, pt2, onnxruntime.",
+    help="Comma-separated: eager, channels_last, pt2, onnxruntime, onnxruntime_int8.",
 )
-@click.option("--warmup", type=int, default=3, show_default=True)
-@click.option("--iters", type=int, default=20, show_default=True, help="Timed calls.")
-@click.option("--threads", type=int, default=None, help="CPU threads (default: torch's).")
+@click.option("--warmup", type=click.IntRange(min=0), default=3, show_default=True)
+@click.option(
+    "--iters",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="Timed rounds; each calls every backend once, in rotating order.",
+)
+@click.option(
+    "--threads", type=click.IntRange(min=1), default=None, help="CPU threads (default: torch's)."
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object instead of a table.")
 def benchmark(source: str, weights: str | None, size: tuple[int, int], no_resize: bool,
               batch: int, device: str, backends: str, warmup: int, iters: int,
               threads: int | None, as_json: bool) -> None:  # fmt: skip
-    """Latency (p50/p90) and images per second of a detector, per backend, in one table."""
+    """Latency (p50/p90) and images per second of a detector, per backend, in one table.
+
+    Backends are timed alternately: each round calls every backend once, the order
+    rotating, so a busy or drifting machine slows all of them alike."""
     import torch
 
     from detplug_core.errors import ConfigError
     from detplug_torchvision.deploy.benchmark import (
         format_timings,
         machine,
+        parse_device,
         run_benchmark,
     )
     from detplug_torchvision.deploy.model import DeployModel
     from detplug_torchvision.deploy.resize import eval_resize_from_config
     from detplug_torchvision.inference.loading import load_model
 
-    if batch < 1 or iters < 1 or warmup < 0 or min(size) < 1:
-        raise ConfigError("--batch, --iters and --size must be positive, --warmup >= 0")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda: no CUDA device is available here")
+    if min(size) < 1:
+        raise ConfigError(f"--size {size[0]} {size[1]}: height and width must be positive")
+    dev = parse_device(device)
     if threads:
         torch.set_num_threads(threads)
     names = [b.strip() for b in backends.split(",") if b.strip()]

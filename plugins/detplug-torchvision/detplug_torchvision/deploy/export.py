@@ -7,6 +7,8 @@ versions that wrote the file.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import warnings
@@ -19,12 +21,17 @@ import torch
 
 from detplug_core.errors import DetplugError
 from detplug_torchvision.deploy.extras import require
-from detplug_torchvision.deploy.model import INPUT_CONTRACT, DeployModel
+from detplug_torchvision.deploy.model import INPUT_CONTRACT, OUTPUT_NAMES, DeployModel
+from detplug_torchvision.deploy.output_file import write_bytes
 
 FORMATS = ("onnx", "pt2")
 MIN_OPSET = 18  # the dynamo exporter's lowest; antialiased Resize needs 18 too
-PT2_METADATA = "detplug.json"
-MIN_TRACE_SIDE = 160  # network input of a dynamic trace: no 1-pixel level up to stride 128  # the extra file of a .pt2 that holds the metadata
+PT2_METADATA = "detplug.json"  # the extra file of a .pt2 that holds the metadata
+MIN_TRACE_SIDE = 160  # network input of a dynamic trace: no 1-pixel level up to stride 128
+INPUT_NAME = "image"
+# Names of the free dimensions of the ONNX graph's input and outputs.
+INPUT_DIMS = ("channels", "height", "width")
+DETECTIONS_DIM = "detections"
 
 
 class ExportError(DetplugError):
@@ -32,22 +39,34 @@ class ExportError(DetplugError):
 
 
 def metadata(model: DeployModel, classes: Sequence[str], source: str) -> dict[str, str]:
-    """String key/values stored in the exported file."""
+    """String key/values stored in the exported file. The checkpoint is named by its file
+    name and the SHA-256 of its bytes, never by a path of the machine that exported it."""
     import torchvision
 
-    return {
+    meta = {
         "detplug.class_names": json.dumps(list(classes)),
         "detplug.input_contract": INPUT_CONTRACT,
         "detplug.preprocessing": (model.resize.describe() if model.resize else "no resize")
         + "; then normalise and pad inside the model",
-        "detplug.source": str(source),
+        "detplug.source": os.path.basename(os.fspath(source)),
         "detplug.versions": f"torch {torch.__version__}, torchvision {torchvision.__version__}",
     }
+    if os.path.isfile(source):
+        meta["detplug.source_sha256"] = _sha256(source)
+    return meta
 
 
-def example_image(size: tuple[int, int]) -> torch.Tensor:
+def _sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def example_image(size: tuple[int, int], seed: int = 0) -> torch.Tensor:
     """A deterministic uint8 ``[3, H, W]`` image to trace with (contents do not matter)."""
-    g = torch.Generator().manual_seed(0)
+    g = torch.Generator().manual_seed(seed)
     return torch.randint(0, 256, (3, *size), dtype=torch.uint8, generator=g)
 
 
@@ -145,13 +164,33 @@ def export_onnx(
             )
     except Exception as err:
         raise ExportError(f"ONNX conversion failed: {_first_line(err)}") from err
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    onnx_program.save(str(out))
-    proto = onnx.load(str(out))
+    proto = onnx_program.model_proto
+    name_inputs_and_outputs(proto, dynamic)
     onnx.helper.set_model_props(proto, meta)
-    onnx.save(proto, str(out))
-    return out
+    return write_bytes(out, proto.SerializeToString())
+
+
+def name_inputs_and_outputs(proto: Any, dynamic: bool) -> None:
+    """The graph's input ``image`` and outputs ``boxes``, ``scores``, ``labels`` (the
+    exporter names outputs after the ops that made them, e.g. ``index_9``), and their free
+    dimensions ``height``, ``width`` and ``detections`` (the exporter's are ``s62``,
+    ``Min(100, u3)``)."""
+    graph = proto.graph
+    renames = {graph.input[0].name: INPUT_NAME}
+    renames.update({out.name: name for out, name in zip(graph.output, OUTPUT_NAMES, strict=True)})
+    for node in graph.node:
+        node.input[:] = [renames.get(n, n) for n in node.input]
+        node.output[:] = [renames.get(n, n) for n in node.output]
+    for value in [*graph.input, *graph.output, *graph.value_info]:
+        value.name = renames.get(value.name, value.name)
+    if dynamic:
+        for dim, name in zip(graph.input[0].type.tensor_type.shape.dim, INPUT_DIMS, strict=True):
+            if not dim.HasField("dim_value"):
+                dim.dim_param = name
+    for out in graph.output:
+        dim = out.type.tensor_type.shape.dim[0]
+        if not dim.HasField("dim_value"):
+            dim.dim_param = DETECTIONS_DIM
 
 
 def export_pt2(
@@ -164,15 +203,16 @@ def export_pt2(
 ) -> Path:
     """A ``torch.export`` program (``.pt2``), loadable with :func:`load_pt2`."""
     program = program or export_program(model, size, dynamic)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    torch.export.save(program, str(out), extra_files={PT2_METADATA: json.dumps(meta)})
-    return out
+    buffer = io.BytesIO()
+    torch.export.save(program, buffer, extra_files={PT2_METADATA: json.dumps(meta)})
+    return write_bytes(out, buffer.getvalue())
 
 
 def load_pt2(path: str | os.PathLike) -> tuple[Callable[..., Any], dict[str, str]]:
     """The callable module of a ``.pt2`` export and its metadata (see
-    :func:`inference_module`)."""
+    :func:`inference_module`). torchvision is imported first (by this module): the program
+    calls ``torchvision::nms``, which ``torch.export.load`` finds only once torchvision
+    has registered it."""
     extra = {PT2_METADATA: ""}
     program = torch.export.load(str(path), extra_files=extra)
     meta = json.loads(extra[PT2_METADATA]) if extra[PT2_METADATA] else {}

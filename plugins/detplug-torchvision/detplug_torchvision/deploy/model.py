@@ -14,6 +14,7 @@ INPUT_CONTRACT = (
     "(x1, y1, x2, y2 in the input image's pixels), scores float32 [K] (best first), labels "
     "int64 [K] (0-based class index into class_names)"
 )
+OUTPUT_NAMES = ("boxes", "scores", "labels")
 
 
 class DeployModel(nn.Module):
@@ -21,14 +22,24 @@ class DeployModel(nn.Module):
 
     ``forward(image)`` takes one uint8 RGB ``[3, H, W]`` image (the exported contract,
     :data:`INPUT_CONTRACT`) and returns ``(boxes [K, 4], scores [K], labels [K])``.
-    :meth:`detect` runs a list of images of any sizes (uint8, or float in 0..1) as one
-    batch. The detector is any detplug model with torchvision's detection API in eval mode.
+    :meth:`detect` runs a list of images of any sizes (uint8, or float in 0..1). The
+    detector is any detplug model with torchvision's detection API in eval mode.
+
+    Batching never changes an answer: only images whose network inputs pad to the same
+    size run through the network together (each is then padded exactly as it is alone),
+    and a detection lying wholly in the padding (right of or below the image, where the
+    batch has no pixels of it) is dropped.
     """
 
     def __init__(self, detector: nn.Module, resize: EvalResize | None = None) -> None:
         super().__init__()
         self.detector = detector.eval()
         self.resize = resize
+
+    @property
+    def size_divisible(self) -> int:
+        """The multiple the detector pads its batch to (1: no padding known)."""
+        return int(getattr(getattr(self.detector, "preprocessor", None), "size_divisible", 1))
 
     def detect(self, images: Sequence[Tensor]) -> list[dict[str, Tensor]]:
         """One ``{"boxes", "scores", "labels"}`` per image, boxes in its own pixels."""
@@ -45,14 +56,35 @@ class DeployModel(nn.Module):
             else:
                 scales.append(None)
             inputs.append(x)
-        outputs = self.detector(inputs)
+        outputs = self._run_by_padded_size(inputs)
         results = []
-        for out, scale in zip(outputs, scales, strict=True):
+        for x, out, scale in zip(inputs, outputs, scales, strict=True):
             boxes = out["boxes"].float()
+            # Nothing of the box inside the image: it came from the padding.
+            inside = (boxes[:, 0] < x.shape[-1]) & (boxes[:, 1] < x.shape[-2])
+            boxes = boxes[inside]
             if scale is not None:
                 boxes = boxes * scale.to(boxes.device)
-            results.append({"boxes": boxes, "scores": out["scores"], "labels": out["labels"]})
+            results.append(
+                {"boxes": boxes, "scores": out["scores"][inside], "labels": out["labels"][inside]}
+            )
         return results
+
+    def _run_by_padded_size(self, inputs: list[Tensor]) -> list[dict[str, Tensor]]:
+        """The detector's outputs, one network call per group of images whose padded
+        network inputs have the same size (all at once when they all do)."""
+        if len(inputs) == 1 or torch.compiler.is_exporting():
+            return list(self.detector(inputs))
+        div = self.size_divisible
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, x in enumerate(inputs):
+            key = (-(-int(x.shape[-2]) // div) * div, -(-int(x.shape[-1]) // div) * div)
+            groups.setdefault(key, []).append(i)
+        outputs: list[dict[str, Tensor] | None] = [None] * len(inputs)
+        for members in groups.values():
+            for i, out in zip(members, self.detector([inputs[i] for i in members]), strict=True):
+                outputs[i] = out
+        return outputs  # type: ignore[return-value]
 
     def forward(self, image: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         out = self.detect([image])[0]

@@ -29,9 +29,19 @@ class EvalResize:
     """Keep the aspect ratio: short side to ``short``, long side at most ``long``; or, with
     ``size=(h, w)``, a fixed size. Bilinear on float images (``antialias`` as configured).
 
-    Works on symbolic sizes too (``torch.sym_min``/``sym_max``/``sym_int``), so an
-    exported graph computes the size from whatever image it gets.
+    ``rule`` says how the size is computed, as the eval pipeline computes it:
+    ``"short_long"`` as ``ResizeShortLong`` (and torchvision's detection models): each side
+    ``floor(side * scale)``; ``"torchvision"`` as torchvision's ``Resize(size, max_size)``:
+    the short side exactly ``short``, the long one truncated, then capped at ``long``.
+
+    The arithmetic is float64 tensor arithmetic, the same in eager mode and in an exported
+    graph: the dynamo ONNX exporter would turn Python float arithmetic on symbolic sizes
+    into float32 ops, which round some sizes differently (533x400 with 256/341: 340 wide in
+    float64, 341 in float32). The size then leaves the tensor with ``.item()`` (a plain int
+    in eager mode, a size the graph computes when exporting).
     """
+
+    RULES = ("short_long", "torchvision")
 
     def __init__(
         self,
@@ -39,23 +49,51 @@ class EvalResize:
         long: int | None = None,
         size: tuple[int, int] | None = None,
         antialias: bool = True,
+        rule: str = "short_long",
     ) -> None:
         if (short is None) == (size is None):
             raise ValueError("EvalResize: give short (and long) or size")
+        if rule not in self.RULES:
+            raise ValueError(f"EvalResize: rule must be one of {self.RULES}, got {rule!r}")
         self.short, self.long, self.size, self.antialias = short, long, size, antialias
+        self.rule = rule
 
     def output_size(self, height: Any, width: Any) -> tuple[Any, Any]:
-        """``(new_h, new_w)`` as ``ResizeShortLong`` (and torchvision) computes it: each side
-        ``floor(side * scale)``."""
+        """``(new_h, new_w)`` of an image of ``height`` x ``width`` (ints or symbolic)."""
         if self.size is not None:
             return self.size
-        scale = self.short / torch.sym_min(height, width)
-        if self.long is not None:
-            scale = torch.sym_min(scale, self.long / torch.sym_max(height, width))
-        # sym_int truncates: floor for these positive sizes, and a .pt2 file can hold it.
-        new_h = torch.sym_max(1, torch.sym_int(height * scale))
-        new_w = torch.sym_max(1, torch.sym_int(width * scale))
+        hw = torch.stack([torch.scalar_tensor(s, dtype=torch.float64) for s in (height, width)])
+        if self.rule == "short_long":
+            new = self._short_long(hw)
+        else:
+            new = self._torchvision(hw)
+        new = new.clamp(min=1)
+        new_h, new_w = new[0].item(), new[1].item()
+        torch._check(new_h >= 1)
+        torch._check(new_w >= 1)
         return new_h, new_w
+
+    def _short_long(self, hw: Tensor) -> Tensor:
+        scale = self.short / hw.min()
+        if self.long is not None:
+            scale = torch.minimum(scale, self.long / hw.max())
+        return torch.floor(hw * scale).to(torch.int64)
+
+    def _torchvision(self, hw: Tensor) -> Tensor:
+        """torchvision's ``_compute_resized_output_size`` for ``size=[short]``."""
+        short_side, long_side = hw.min(), hw.max()
+        new_short = torch.full_like(short_side, float(self.short))
+        new_long = torch.trunc(self.short * long_side / short_side)
+        if self.long is not None:
+            capped = new_long > self.long
+            new_short = torch.where(
+                capped, torch.trunc(self.long * new_short / new_long), new_short
+            )
+            new_long = torch.where(capped, torch.full_like(new_long, float(self.long)), new_long)
+        portrait = hw[1] <= hw[0]  # torchvision: the width is the short side when w <= h
+        new_h = torch.where(portrait, new_long, new_short)
+        new_w = torch.where(portrait, new_short, new_long)
+        return torch.stack((new_h, new_w)).to(torch.int64)
 
     def __call__(self, image: Tensor) -> Tensor:
         """float ``[3, H, W]`` -> float ``[3, h, w]``."""
@@ -112,7 +150,7 @@ def _resize_of(kind: str, t: Mapping, index: int) -> EvalResize:
     short = size[0] if isinstance(size, Sequence) else size
     if not isinstance(short, int):
         raise ConfigError(f"eval transform {index} (Resize): unsupported size {size!r}")
-    return EvalResize(short=short, long=t.get("max_size"), antialias=antialias)
+    return EvalResize(short=short, long=t.get("max_size"), antialias=antialias, rule="torchvision")
 
 
 def eval_transforms_cfg(cfg: Mapping) -> list | None:

@@ -112,10 +112,11 @@ class Detector:
         ``images``: paths, PIL images, numpy ``H x W x 3`` RGB arrays or ``[3, H, W]``
         tensors (uint8, or float in 0..1), alone or in a list (a ``[N, 3, H, W]`` tensor is
         a list of N). ``score_thr`` drops detections scoring lower (the model's own
-        threshold applies first). ``batch_size`` images run through the model at once;
-        batching pads images to a common size, which shifts scores near the right and
-        bottom edges slightly (as in torchvision), so ``1`` gives exactly what an exported
-        model gives.
+        threshold applies first). ``batch_size``: up to that many consecutive images are
+        predicted together, in one network call per group whose resized images pad to
+        the same size, so batching never changes an answer (beyond float rounding of the
+        batched kernels), unlike padding small images to a large one's size (which in
+        torchvision changes their scores through the head's GroupNorm).
         """
         single = is_single_image(images)
         items = [images] if single else list(images)
