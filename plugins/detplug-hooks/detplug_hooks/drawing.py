@@ -1,13 +1,17 @@
-"""Draw ground-truth and predicted boxes on an image tensor (PIL, no GUI backend)."""
+"""Draw ground-truth and predicted boxes on an image tensor (PIL, no GUI backend); class
+names in any script (:mod:`detplug_hooks.fonts`)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import lru_cache
 
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor
+
+from detplug_hooks.fonts import runs
 
 GT_COLOR = (0, 200, 0)
 PRED_COLOR = (230, 40, 40)
@@ -29,10 +33,30 @@ def _name(label: int, classes: Sequence[str] | None) -> str:
     return str(label)
 
 
+LABEL_SIZE = 11  # px: the text of the box labels
+
+
+@lru_cache(maxsize=16)
+def _truetype(path: str, size: int) -> ImageFont.FreeTypeFont:
+    font = ImageFont.truetype(path, size)
+    try:  # a variable font (the Noto files) starts at its first instance, e.g. Thin
+        if b"Regular" in font.get_variation_names():
+            font.set_variation_by_name("Regular")
+    except OSError:  # not a variable font
+        pass
+    return font
+
+
 def _label(draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, color) -> None:
-    """``text`` at ``xy`` on a dark box, readable over any colour."""
-    draw.rectangle(draw.textbbox(xy, text), fill=(0, 0, 0))
-    draw.text(xy, text, fill=color)
+    """``text`` at ``xy`` on a dark box, readable over any colour; each character in the
+    first font that has it (:mod:`detplug_hooks.fonts`: CJK, emoji, any script)."""
+    pieces = [(piece, _truetype(font.path, LABEL_SIZE)) for piece, font in runs(text)]
+    x, y = xy
+    width = sum(font.getlength(piece) for piece, font in pieces)
+    draw.rectangle((x, y, x + width, y + LABEL_SIZE + 2), fill=(0, 0, 0))
+    for piece, font in pieces:
+        draw.text((x, y), piece, fill=color, font=font)
+        x += font.getlength(piece)
 
 
 def draw_detections(

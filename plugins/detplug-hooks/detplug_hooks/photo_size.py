@@ -28,6 +28,10 @@ def photo_size_warning(dataset: Any, leaves: list[Any]) -> str | None:
     """The warning for ``dataset`` (the training dataset, transforms included) whose parsed
     leaves are ``leaves``, or None. Reads one sample through the pipeline for the size the
     recipe trains at."""
+    from detplug_core.data.samplers import SeededDataset
+
+    while isinstance(dataset, SeededDataset):  # the runner's wrapper: keys (index, seed)
+        dataset = dataset.dataset
     sides = _photo_long_sides(leaves)
     if not len(sides) or not len(dataset):
         return None

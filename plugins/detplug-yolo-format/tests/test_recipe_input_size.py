@@ -13,6 +13,7 @@ from yolo_fixtures import write_data_yaml, write_image, write_labels
 
 from detplug_core.config import load_config
 from detplug_core.data.input_size import imgsz_overrides
+from detplug_core.data.samplers import SeededDataset
 from detplug_core.data.source import apply_data_source, find_data_source
 from detplug_core.errors import ConfigError
 from detplug_core.registry import DATASETS
@@ -76,5 +77,7 @@ def test_photos_much_larger_than_the_recipe_are_resized_with_one_warning(tmp_pat
     warning = photo_size_warning(ds, parsed_leaves(ds))
     assert "long side 800 px (median; up to 800) resized to 128 px, 6x smaller" in warning
     assert "--imgsz N" in warning
+    seeded = SeededDataset(ds)  # as the runner wraps it for its workers
+    assert photo_size_warning(seeded, parsed_leaves(seeded)) == warning
     small = built_train(photos(tmp_path / "small", 160, 120))
     assert photo_size_warning(small, parsed_leaves(small)) is None
