@@ -150,3 +150,42 @@ def test_a_large_first_scan_runs_in_worker_processes(tmp_path, monkeypatch):
     assert [i for i, (_, problem) in enumerate(result) if problem] == [300]
     pids = set(log.read_text().split())
     assert str(os.getpid()) not in pids and 1 <= len(pids) <= 2
+
+
+def _rank_scan(rank: int, port: int, paths: list[str], out: str) -> None:
+    import torch.distributed as dist
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=2)
+    checked: list[str] = []
+    real = scan_module._check_files
+
+    def counting(files, *args):
+        checked.extend(files)
+        return real(files, *args)
+
+    scan_module._check_files = counting
+    problems = find_bad_images(paths)
+    Path(f"{out}.{rank}").write_text(json.dumps({"problems": problems, "checked": checked}))
+    dist.destroy_process_group()
+
+
+def test_ranks_share_the_first_scan(tmp_path):
+    import socket
+
+    import torch.multiprocessing as mp
+
+    paths = _photos(tmp_path / "img", 6)
+    _truncate(paths[3])
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = str(tmp_path / "rank")
+    mp.start_processes(_rank_scan, args=(port, paths, out), nprocs=2, start_method="fork")
+    results = [json.loads(Path(f"{out}.{r}").read_text()) for r in (0, 1)]
+    assert results[0]["problems"] == results[1]["problems"] and list(results[0]["problems"]) == [
+        "3"
+    ]
+    assert sorted(results[0]["checked"] + results[1]["checked"]) == sorted(paths)  # each file once
+    assert results[0]["checked"] == paths[0::2] and results[1]["checked"] == paths[1::2]
+    assert len(ScanCache().load(paths)) == 6  # both halves cached
