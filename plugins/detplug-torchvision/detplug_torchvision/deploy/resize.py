@@ -35,9 +35,10 @@ class EvalResize:
     the short side exactly ``short``, the long one truncated, then capped at ``long``.
 
     The arithmetic is float64 tensor arithmetic, the same in eager mode and in an exported
-    graph: the dynamo ONNX exporter would turn Python float arithmetic on symbolic sizes
-    into float32 ops, which round some sizes differently (533x400 with 256/341: 340 wide in
-    float64, 341 in float32). The size then leaves the tensor with ``.item()`` (a plain int
+    graph, and the same as Python's floats (IEEE division, tensor by tensor): the dynamo
+    ONNX exporter would turn Python float arithmetic on symbolic sizes into float32 ops,
+    which round some sizes differently (533x400 with 256/341: 340 wide in float64, 341 in
+    float32). The size then leaves the tensor with ``.item()`` (a plain int
     in eager mode, a size the graph computes when exporting).
     """
 
@@ -74,22 +75,21 @@ class EvalResize:
         return new_h, new_w
 
     def _short_long(self, hw: Tensor) -> Tensor:
-        scale = self.short / hw.min()
+        scale = _const(hw[0], self.short) / hw.min()
         if self.long is not None:
-            scale = torch.minimum(scale, self.long / hw.max())
+            scale = torch.minimum(scale, _const(hw[0], self.long) / hw.max())
         return torch.floor(hw * scale).to(torch.int64)
 
     def _torchvision(self, hw: Tensor) -> Tensor:
         """torchvision's ``_compute_resized_output_size`` for ``size=[short]``."""
         short_side, long_side = hw.min(), hw.max()
-        new_short = torch.full_like(short_side, float(self.short))
-        new_long = torch.trunc(self.short * long_side / short_side)
+        new_short = _const(short_side, self.short)
+        new_long = torch.trunc(new_short * long_side / short_side)
         if self.long is not None:
-            capped = new_long > self.long
-            new_short = torch.where(
-                capped, torch.trunc(self.long * new_short / new_long), new_short
-            )
-            new_long = torch.where(capped, torch.full_like(new_long, float(self.long)), new_long)
+            cap = _const(new_long, self.long)
+            capped = new_long > cap
+            new_short = torch.where(capped, torch.trunc(cap * new_short / new_long), new_short)
+            new_long = torch.where(capped, cap, new_long)
         portrait = hw[1] <= hw[0]  # torchvision: the width is the short side when w <= h
         new_h = torch.where(portrait, new_long, new_short)
         new_w = torch.where(portrait, new_short, new_long)
@@ -108,6 +108,12 @@ class EvalResize:
             return f"resize to {self.size[0]}x{self.size[1]}"
         cap = f", long side at most {self.long}" if self.long else ""
         return f"resize keeping the aspect ratio: short side {self.short}{cap}"
+
+
+def _const(like: Tensor, value: float) -> Tensor:
+    """``value`` as a tensor like ``like``: ``value / tensor`` would run as
+    ``value * (1 / tensor)``, two roundings where Python's float division has one."""
+    return torch.full_like(like, float(value))
 
 
 def eval_resize_from_config(cfg: Mapping) -> EvalResize | None:
