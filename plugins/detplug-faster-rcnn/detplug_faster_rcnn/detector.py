@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import torch
 from detplug_torchvision.parts import build_backbone_and_neck, build_part
 from detplug_torchvision.targets import require_targets, training_targets
 from torch import Tensor, nn
@@ -46,14 +47,24 @@ class FasterRCNN(nn.Module):
         self, images: Sequence[Tensor], targets: Sequence[dict[str, Any]] | None = None
     ) -> dict[str, Tensor] | list[dict[str, Tensor]]:
         if self.training:
-            targets = require_targets("FasterRCNN", images, targets)
+            targets = require_targets(type(self).__name__, images, targets)
         batch, image_sizes = self.preprocessor(images)  # [N, 3, H, W], [(H_i, W_i)]
         features = list(self.neck(self.backbone(batch)).values())
         padded = tuple(batch.shape[-2:])
         if not self.training:
             proposals, _ = self.rpn(features, padded, image_sizes)
             return self.roi_head(features, proposals, image_sizes)
-        gts = training_targets(targets, batch.device, self.roi_head.num_classes)
+        gts = self.training_targets(targets, batch.device, image_sizes)
         proposals, losses = self.rpn(features, padded, image_sizes, gts)
         losses.update(self.roi_head(features, proposals, image_sizes, gts))
         return losses
+
+    def training_targets(
+        self,
+        targets: Sequence[dict[str, Any]],
+        device: torch.device,
+        image_sizes: list[tuple[int, int]],
+    ) -> list[dict[str, Tensor]]:
+        """The targets the two stages train on: boxes and labels on ``device``, ignored
+        boxes dropped (a detector that trains on more, such as masks, extends this)."""
+        return training_targets(targets, device, self.roi_head.num_classes)

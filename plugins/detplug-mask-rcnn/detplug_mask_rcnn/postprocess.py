@@ -1,0 +1,36 @@
+"""From mask logits of the detected boxes to masks in image pixels."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from detplug_mask_rcnn.paste import paste_masks
+from detplug_mask_rcnn.registries import MODELS
+
+
+@MODELS.register()
+class MaskPostprocess:
+    """Each detection keeps the mask of its own class (He et al.: the k-th mask of the
+    predicted class k), as a sigmoid probability, pasted into its image at its box
+    (:func:`~detplug_mask_rcnn.paste.paste_masks`). Adds ``masks`` [D, 1, H, W] float in
+    0..1 to each image's detections, as torchvision's Mask R-CNN returns them; threshold
+    them (0.5 is usual) for a binary mask."""
+
+    def __call__(
+        self,
+        mask_logits: Tensor,
+        detections: list[dict[str, Tensor]],
+        image_sizes: list[tuple[int, int]],
+    ) -> list[dict[str, Tensor]]:
+        """``mask_logits`` [D, C + 1, M, M] for the detections of all images in order
+        (labels 0..C-1, so a detection's map is at its label + 1)."""
+        counts = [len(d["boxes"]) for d in detections]
+        out = []
+        for logits, det, size in zip(
+            mask_logits.split(counts), detections, image_sizes, strict=True
+        ):
+            rows = torch.arange(logits.shape[0], device=logits.device)
+            probs = logits[rows, det["labels"] + 1].sigmoid()[:, None]  # [D_i, 1, M, M]
+            out.append({**det, "masks": paste_masks(probs.float(), det["boxes"], size)})
+        return out
