@@ -52,3 +52,18 @@ def test_labels_png_with_80_classes_is_readable_and_warns_nothing(tmp_path):
         spans = sorted((b.x0, b.x1) for b in (t.get_window_extent() for t in ticks))
         assert all(a[1] <= b[0] + 0.5 for a, b in zip(spans, spans[1:], strict=False))
         assert plot_labels(boxes, labels, sizes, classes, tmp_path / "labels.png").is_file()
+
+
+def test_confusion_matrix_and_pr_curves_draw_cjk_and_emoji_names(tmp_path):
+    from detplug_hooks.plots.confusion import plot_confusion
+    from detplug_hooks.plots.matching import MatchAccumulator
+    from detplug_hooks.plots.pr_curve import plot_pr_curves
+
+    acc = MatchAccumulator(2, iou_thr=0.5, score_thr=0.25)
+    box = torch.tensor([[0.0, 0, 10, 10], [20, 20, 30, 30]])
+    acc.add({"boxes": box, "scores": torch.tensor([0.9, 0.8]), "labels": torch.tensor([0, 1])},
+            {"boxes": box, "labels": torch.tensor([0, 1]), "ignore": torch.zeros(2, dtype=bool)})  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib warns for every missing glyph
+        assert plot_confusion(acc, ["猫", "🐶 dog"], tmp_path / "c.png").is_file()
+        assert plot_pr_curves(acc, ["猫", "🐶 dog"], tmp_path / "p.png").is_file()

@@ -7,15 +7,17 @@ from pathlib import Path
 
 import numpy as np
 
-from detplug_hooks.plots.figure import pyplot, save_figure
+from detplug_hooks.fonts import drawable
+from detplug_hooks.plots.figure import pyplot, save_figure, text_fonts
 from detplug_hooks.plots.matching import MatchAccumulator
 
 
-def plot_confusion(
+def _plot_confusion(
     acc: MatchAccumulator, classes: Sequence[str], out: Path, title: str = ""
 ) -> Path:
     """Counts, coloured by the share of each true class's row; rows true, columns predicted."""
     plt = pyplot()
+    classes = [drawable(str(c)) for c in classes]
     names = [*classes, "background"]
     matrix = acc.confusion
     rows = matrix.sum(axis=1, keepdims=True)
@@ -34,3 +36,11 @@ def plot_confusion(
                 ax.text(j, i, str(count), ha="center", va="center", fontsize=8, color=colour)
     ax.set_title(title or f"confusion matrix: IoU >= {acc.iou_thr:g}, score >= {acc.score_thr:g}")
     return save_figure(fig, out)
+
+
+def plot_confusion(
+    acc: MatchAccumulator, classes: Sequence[str], out: Path, title: str = ""
+) -> Path:
+    """The PNG, class names in any script (:mod:`detplug_hooks.fonts`)."""
+    with text_fonts():
+        return _plot_confusion(acc, classes, out, title)

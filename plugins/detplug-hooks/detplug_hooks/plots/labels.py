@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from detplug_hooks.fonts import drawable, matplotlib_families
-from detplug_hooks.plots.figure import pyplot, save_figure
+from detplug_hooks.fonts import drawable
+from detplug_hooks.plots.figure import pyplot, save_figure, text_fonts
 
 __all__ = ["labels_figure", "plot_labels"]
 
@@ -57,7 +57,7 @@ def labels_figure(
     dot = 12 if len(pick) < 500 else 3
 
     width = max(10.0, _NAME_SLOT * len(classes))
-    with plt.rc_context({"font.family": matplotlib_families()}):
+    with text_fonts():
         fig = plt.figure(figsize=(width, 9 if len(classes) <= _MANY else 11),
                          constrained_layout=True)  # fmt: skip
         grid = fig.add_gridspec(2, 3 if len(classes) > _MANY else 2)
@@ -96,7 +96,6 @@ def plot_labels(
     title: str = "",
 ) -> Path:
     """Write the PNG; ``boxes`` xyxy pixels [N,4], ``image_sizes`` (h, w) of each box [N,2]."""
-    plt = pyplot()
     fig = labels_figure(boxes, labels, image_sizes, classes, title)
-    with plt.rc_context({"font.family": matplotlib_families()}):
+    with text_fonts():
         return save_figure(fig, out, dpi=80)

@@ -7,16 +7,18 @@ from pathlib import Path
 
 import numpy as np
 
-from detplug_hooks.plots.figure import pyplot, save_figure
+from detplug_hooks.fonts import drawable
+from detplug_hooks.plots.figure import pyplot, save_figure, text_fonts
 from detplug_hooks.plots.matching import MatchAccumulator
 
 
-def plot_pr_curves(
+def _plot_pr_curves(
     acc: MatchAccumulator, classes: Sequence[str], out: Path, title: str = ""
 ) -> Path:
     """One curve per class with ground truth (legend: ``name AP``), and the mean of their
     precisions on a common recall grid, thick."""
     plt = pyplot()
+    classes = [drawable(str(c)) for c in classes]
     fig, ax = plt.subplots(figsize=(7, 5.5), constrained_layout=True)
     grid = np.linspace(0, 1, 101)
     means, aps = [], []
@@ -48,3 +50,11 @@ def plot_pr_curves(
     if means:
         ax.legend(fontsize=8, loc="lower left", ncol=1 if len(means) < 12 else 2)
     return save_figure(fig, out)
+
+
+def plot_pr_curves(
+    acc: MatchAccumulator, classes: Sequence[str], out: Path, title: str = ""
+) -> Path:
+    """The PNG, class names in any script (:mod:`detplug_hooks.fonts`)."""
+    with text_fonts():
+        return _plot_pr_curves(acc, classes, out, title)
