@@ -48,3 +48,9 @@ def env_selection(name: str) -> set[str] | None:
     if value.lower() in ALL:
         return {"*"}
     return env_names(name)
+
+
+def env_choice(name: str, choices: tuple[str, ...]) -> str | None:
+    """One of ``choices`` (any case), or None when unset or another value."""
+    value = os.environ.get(name, "").strip().lower()
+    return value if value in choices else None

@@ -32,6 +32,8 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from detplug_core.env import env_choice
+
 _COUNTER = itertools.count()
 
 
@@ -105,8 +107,8 @@ _NO_BAR = _NoBar()
 
 
 def _use_bar(rank: int) -> bool:
-    mode = os.environ.get("DETPLUG_PROGRESS", "").lower()
-    if mode in ("bar", "lines"):
+    mode = env_choice("DETPLUG_PROGRESS", ("bar", "lines"))
+    if mode is not None:
         return mode == "bar" and rank == 0
     return rank == 0 and sys.stdout.isatty()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from detplug_core.env import env_flag, env_names, env_selection
+from detplug_core.env import env_choice, env_flag, env_names, env_selection
 
 
 @pytest.mark.parametrize(
@@ -29,6 +29,10 @@ def test_names_and_selections(monkeypatch):
         assert env_selection("DETPLUG_X") is None
     monkeypatch.setenv("DETPLUG_X", "on")
     assert env_selection("DETPLUG_X") == {"*"}
+    monkeypatch.setenv("DETPLUG_X", " Lines ")
+    assert env_choice("DETPLUG_X", ("bar", "lines")) == "lines"
+    monkeypatch.setenv("DETPLUG_X", "fast")
+    assert env_choice("DETPLUG_X", ("bar", "lines")) is None
 
 
 def test_hook_tracing_parses_like_every_other_switch(monkeypatch):
