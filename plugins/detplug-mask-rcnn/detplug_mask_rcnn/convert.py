@@ -43,12 +43,13 @@ def rename(key: str) -> str:
 def convert_state_dict(state: Mapping[str, Tensor], classes: str = "coco80") -> dict[str, Tensor]:
     """torchvision Mask R-CNN state dict -> detplug MaskRCNN state dict."""
     mask_keys = [k for k in state if k.startswith(_MASK_PREFIX)]
+    # the rest first: a key of another model is reported by name as it is for Faster R-CNN
+    out = convert_faster_rcnn({k: v for k, v in state.items() if k not in mask_keys}, classes)
     if not mask_keys:
         raise KeyError(
             "no mask branch (roi_heads.mask_head/mask_predictor) in the state dict: "
-            "not a Mask R-CNN checkpoint"
+            "not a Mask R-CNN checkpoint (Faster R-CNN's converts with torchvision-faster-rcnn)"
         )
-    out = convert_faster_rcnn({k: v for k, v in state.items() if k not in mask_keys}, classes)
     out.update({rename(k): state[k] for k in mask_keys})
     missing = [name for name in _LOGITS if name not in out]
     if missing:
