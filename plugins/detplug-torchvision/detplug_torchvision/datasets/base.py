@@ -22,7 +22,7 @@ from detplug_torchvision.datasets.image_io import read_image
 from detplug_torchvision.datasets.record_cleanup import clean_records
 from detplug_torchvision.datasets.records import ImageRecord, RecordStore
 from detplug_torchvision.datasets.report import CleanupReport, logger
-from detplug_torchvision.datasets.scan import existing_files, scan_for_bad_images
+from detplug_torchvision.datasets.scan import scan_for_bad_images, stat_files
 
 __all__ = ["DetectionDataset", "ImageRecord", "build_pipeline", "check_choice"]
 
@@ -83,10 +83,12 @@ class DetectionDataset(Dataset):
                 f"{name}: scan_images must be true, false or 'decode', got {scan_images!r}"
             )
         store = RecordStore.from_records(records)
-        kept, _ = clean_records(
+        # one stat per file: whether it exists, and the size and mtime the scan's cache needs
+        stats = stat_files(store.paths.tolist())
+        kept, rows = clean_records(
             store,
             report,
-            is_file=existing_files(store.paths.tolist()),
+            is_file=stats.is_file,
             filter_empty=filter_empty,
             on_missing_image=on_missing_image,
         )
@@ -98,6 +100,7 @@ class DetectionDataset(Dataset):
                 self.on_bad_image,
                 exif_orientation=self.exif_orientation,
                 decode=scan_images == "decode",
+                stats=stats.take(rows),
             )
             if not keep.all():
                 kept = kept.select(keep)

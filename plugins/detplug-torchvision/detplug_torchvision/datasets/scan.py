@@ -38,7 +38,6 @@ from detplug_torchvision.datasets.scan_cache import ScanCache, ScanEntry
 
 __all__ = [
     "FileStats",
-    "existing_files",
     "find_bad_images",
     "looks_complete",
     "scan_for_bad_images",
@@ -70,35 +69,19 @@ class FileStats:
 
 def stat_files(paths: Sequence[str]) -> FileStats:
     """One ``os.stat`` per path (a missing or unreadable path is not a file)."""
-    n = len(paths)
-    is_file, sizes, mtimes = np.zeros(n, bool), np.zeros(n, np.int64), np.zeros(n, np.int64)
-    for i, path in enumerate(paths):
+    is_file: list[bool] = []
+    sizes: list[int] = []
+    mtimes: list[int] = []
+    for path in paths:
         try:
             st = os.stat(path)
+            size, mtime, regular = st.st_size, st.st_mtime_ns, st.st_mode & 0o170000 == 0o100000
         except (OSError, ValueError):
-            continue
-        if st.st_mode & 0o170000 == 0o100000:  # S_ISREG
-            is_file[i], sizes[i], mtimes[i] = True, st.st_size, st.st_mtime_ns
-    return FileStats(is_file, sizes, mtimes)
-
-
-def existing_files(paths: Sequence[str]) -> np.ndarray:
-    """bool [N]: which paths are files, from one listing per folder (a stat per file only
-    for names the listing lacks: a case-insensitive file system, a link to a folder)."""
-    by_folder: dict[str, list[int]] = {}
-    for i, path in enumerate(paths):
-        by_folder.setdefault(os.path.dirname(path), []).append(i)
-    found = np.zeros(len(paths), bool)
-    for folder, rows in by_folder.items():
-        try:
-            with os.scandir(folder or ".") as entries:
-                names = {e.name for e in entries if e.is_file()}
-        except OSError:
-            names = set()
-        for i in rows:
-            path = paths[i]
-            found[i] = os.path.basename(path) in names or os.path.isfile(path)
-    return found
+            size, mtime, regular = 0, 0, False
+        is_file.append(regular)
+        sizes.append(size)
+        mtimes.append(mtime)
+    return FileStats(np.array(is_file, bool), np.array(sizes, np.int64), np.array(mtimes, np.int64))
 
 
 def looks_complete(path: str, size: int) -> bool:
