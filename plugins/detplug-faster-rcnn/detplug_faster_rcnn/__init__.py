@@ -1,9 +1,6 @@
 """detplug-faster-rcnn: Faster R-CNN with FPN (RPN + RoIAlign box head), composed from the
 registry; ``detplug convert torchvision-faster-rcnn`` converts torchvision checkpoints."""
 
-from typing import Any
-
-import detplug_core
 from detplug_faster_rcnn import (  # noqa: F401  (registers the components)
     box_head,
     detector,
@@ -19,16 +16,8 @@ from detplug_faster_rcnn.convert import CONVERTER
 from detplug_faster_rcnn.registries import MODELS
 
 __version__ = "0.1.0"
-__all__ = ["MODELS", "detplug_cli_commands"]
+__all__ = ["MODELS", "detplug_cli_commands", "detplug_pretrained_weights"]
 
 
-@detplug_core.hookimpl
-def detplug_cli_commands() -> list[Any]:
-    """``detplug convert torchvision-faster-rcnn``: the command of ``convert.CONVERTER``."""
-    return [CONVERTER.cli_group()]
-
-
-@detplug_core.hookimpl
-def detplug_pretrained_weights() -> dict[str, Any]:
-    """torchvision's published weights this plugin converts, by name."""
-    return CONVERTER.published_weights()
+# ``detplug convert torchvision-faster-rcnn`` and torchvision's published weights by name
+detplug_cli_commands, detplug_pretrained_weights = CONVERTER.hookimpls()

@@ -186,6 +186,22 @@ class TorchvisionConverter:
             )
         )
 
+    def hookimpls(self) -> tuple[Callable[[], list], Callable[[], dict]]:
+        """The plugin hooks ``detplug_cli_commands`` (:meth:`cli_group`) and
+        ``detplug_pretrained_weights`` (:meth:`published_weights`) of a plugin whose
+        converter this is; its module binds them under those names."""
+        import detplug_core
+
+        @detplug_core.hookimpl
+        def detplug_cli_commands() -> list[click.Command]:
+            return [self.cli_group()]
+
+        @detplug_core.hookimpl
+        def detplug_pretrained_weights() -> dict[str, Callable[[], dict[str, Any]]]:
+            return self.published_weights()
+
+        return detplug_cli_commands, detplug_pretrained_weights
+
     def published_weights(self) -> dict[str, Callable[[], dict[str, Any]]]:
         """:attr:`weights` by name, each converted with ``classes="coco80"``."""
         return coco80_published_weights(
