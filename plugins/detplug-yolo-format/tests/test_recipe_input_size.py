@@ -18,7 +18,6 @@ from detplug_core.data.source import apply_data_source, find_data_source
 from detplug_core.errors import ConfigError
 from detplug_core.registry import DATASETS
 
-ROOT = Path(__file__).resolve().parents[3]
 RECIPES = [
     "fcos::fcos_r18_fpn_shapes.yaml", "fcos::fcos_r18_fpn_bccd.yaml",
     "fcos::fcos_r50_fpn_1x_coco.yaml", "retinanet::retinanet_r18_fpn_shapes.yaml",
@@ -46,7 +45,7 @@ def test_every_recipe_that_trains_on_data_resizes(recipe):
 
 
 def test_imgsz_sets_the_recipes_size_or_is_refused_by_name():
-    recipe = str(ROOT / "configs" / "fcos" / "fcos_r18_fpn_shapes.yaml")
+    recipe = "fcos::fcos_r18_fpn_shapes.yaml"
     cfg = load_config(recipe, list(imgsz_overrides(recipe, (), 320)))
     resize = cfg["train_dataloader"]["dataset"]["transforms"][0]
     assert resize == {"type": "torchvision.ResizeShortLong", "short": 320, "long": 320}
@@ -64,7 +63,7 @@ def photos(root: Path, width: int, height: int) -> Path:
 
 
 def built_train(data: Path):
-    recipe = str(ROOT / "configs" / "fcos" / "fcos_r18_fpn_shapes.yaml")
+    recipe = "fcos::fcos_r18_fpn_shapes.yaml"
     cfg = load_config(recipe)
     apply_data_source(cfg, find_data_source(str(data)))
     return DATASETS.build(cfg["train_dataloader"]["dataset"])
