@@ -23,7 +23,7 @@ IMPORT = re.compile(r"^\s*(?:from|import)\s+(detplug_\w+)", re.MULTILINE)
 SKIP = re.compile(r"importorskip\(\s*[\"'](detplug_\w+)")
 SCOPE = re.compile(r"[\"'\s\[:=,](\w+)::")
 # the repository's root folder (parents[3] of a plugin test, ROOT, REPO) joined with "configs"
-ROOT_CONFIGS = re.compile(r"(?:parents\[\d\]|ROOT|REPO)\b.*[\"']configs[/\"']")
+ROOT_CONFIGS = re.compile(r"(?:parents\[\d\]|\b(?:ROOT|REPO)\b).*[\"']configs[/\"']")
 PRIVATE = re.compile(r"^\s*(?:from|import)\s+(detplug_\w+)((?:\.\w+)*\._\w+)", re.MULTILINE)
 
 
@@ -124,5 +124,6 @@ def test_the_checks_see_what_they_look_for() -> None:
     assert set(IMPORT.findall(text)) == {"detplug_fcos", "detplug_torchvision"}
     assert SKIP.findall(text) == ["detplug_voc"] and SCOPE.findall(text) == ["rtmdet"]
     assert ROOT_CONFIGS.search(text)
+    assert ROOT_CONFIGS.search('CONFIG = Path(__file__).parents[3] / "configs" / "x.yaml"')
     assert not ROOT_CONFIGS.search('files("detplug_retinanet") / "configs" / "models"')
     assert PRIVATE.findall(text) == [("detplug_torchvision", ".backbones._common")]
