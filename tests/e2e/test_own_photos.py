@@ -114,6 +114,7 @@ def detplug(capsys, *args: str) -> str:
 @pytest.mark.parametrize("form", ["roboflow_yolo", "voc_without_imagesets", "coco_json"])
 def test_own_photos_check_train_test_infer(form, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("DETPLUG_PROGRESS", "lines")
+    monkeypatch.chdir(tmp_path)  # the ONNX exporter leaves temporary files in the cwd
     data = str(globals()[form](tmp_path / "data"))
     text = detplug(capsys, "data", "check", data, "--out", str(tmp_path / "check"))
     train_images = 10 if form == "voc_without_imagesets" else 8  # VOC: a seeded 80/20 split
