@@ -9,9 +9,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
 from detplug_coco.dataset import CocoDataset
+from torchvision import tv_tensors
 
-from detplug_core.errors import BuildError
+from detplug_core.errors import BuildError, DataError
 from detplug_shapes.cache import default_cache_root, ensure_generated
 from detplug_shapes.generator import (
     ANNOTATION_FILE,
@@ -19,6 +21,7 @@ from detplug_shapes.generator import (
     SHAPE_KINDS,
     ShapesSpec,
     generate,
+    render_masks,
 )
 from detplug_shapes.registries import DATASETS
 
@@ -56,6 +59,12 @@ class ShapesDataset(CocoDataset):
     side in pixels) to ``image_size / 12 .. image_size / 2.4`` (16..80 at 192 px).
     ``classes`` picks shape kinds by name (``rectangle, ellipse, triangle, diamond,
     hexagon, star, cross``); else ``num_classes`` takes the first ones (default 3).
+
+    ``with_masks: true`` adds each image's exact instance masks to its target, as
+    ``masks`` (a ``tv_tensors.Mask`` [K, H, W] uint8, one per box, in box order), so the
+    box-aware transforms move them with the image; each mask is its whole shape, as its box
+    is. They are drawn again from the image's random stream when the sample is loaded (the
+    generated files hold boxes only, so the cache and the boxes-only loading are unchanged).
     """
 
     def __init__(
@@ -72,6 +81,7 @@ class ShapesDataset(CocoDataset):
         transforms: Sequence[dict] | Any = None,
         object_size: Sequence[int] | None = None,
         filter_empty: bool = False,
+        with_masks: bool = False,
     ) -> None:
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", str(split)):
             raise BuildError(
@@ -99,6 +109,7 @@ class ShapesDataset(CocoDataset):
             object_size=(lo, hi),
             seed=int(seed),
         )
+        self.with_masks = bool(with_masks)
         root = Path(cache_dir) if cache_dir is not None else default_cache_root()
         self.root = ensure_generated(
             root, self.spec.key(), ANNOTATION_FILE, lambda out: generate(self.spec, out)
@@ -109,3 +120,16 @@ class ShapesDataset(CocoDataset):
             transforms=transforms,
             filter_empty=filter_empty,
         )
+
+    def load_raw(self, index: int) -> tuple[tv_tensors.Image, dict]:
+        """CocoDataset's image and target, with ``masks`` when ``with_masks`` is set."""
+        image, target = super().load_raw(index)
+        if self.with_masks:
+            masks = render_masks(self.spec, int(target["image_id"]) - 1)
+            if len(masks) != len(target["boxes"]):
+                raise DataError(
+                    f"{self.describe(index)}: {len(target['boxes'])} boxes in {self.root} but "
+                    f"the generator draws {len(masks)} shapes; delete that cache folder"
+                )
+            target["masks"] = tv_tensors.Mask(torch.from_numpy(masks))
+        return image, target

@@ -20,7 +20,14 @@ import numpy as np
 import PIL.Image
 import PIL.ImageDraw
 
-__all__ = ["GENERATOR_VERSION", "SHAPE_KINDS", "ShapesSpec", "generate", "render_image"]
+__all__ = [
+    "GENERATOR_VERSION",
+    "SHAPE_KINDS",
+    "ShapesSpec",
+    "generate",
+    "render_image",
+    "render_masks",
+]
 
 GENERATOR_VERSION = 1  # bump when the pixels or boxes for a spec change
 SHAPE_KINDS = ("rectangle", "ellipse", "triangle", "diamond", "hexagon", "star", "cross")
@@ -141,11 +148,15 @@ def _place(spec: ShapesSpec, boxes: list, rng: np.random.Generator):
     return None
 
 
-def render_image(spec: ShapesSpec, index: int) -> tuple[PIL.Image.Image, list[dict]]:
-    """Image ``index`` of the split and its objects ``{"label", "box": [x0, y0, x1, y1]}``."""
+def _draw(
+    spec: ShapesSpec, index: int
+) -> tuple[PIL.Image.Image, list[dict], list[PIL.Image.Image], np.random.Generator]:
+    """Image ``index`` before its pixel noise, its objects, each object's shape mask (an
+    'L' image, 255 inside) and the image's random stream (to draw the noise from)."""
     rng = np.random.default_rng([spec.seed, zlib.crc32(spec.split.encode()), index])
     image = _background(spec.image_size, rng)
     objects: list[dict] = []
+    masks: list[PIL.Image.Image] = []
     for _ in range(int(rng.integers(spec.min_objects, spec.max_objects + 1))):
         box = _place(spec, [o["box"] for o in objects], rng)
         if box is None:
@@ -155,9 +166,26 @@ def render_image(spec: ShapesSpec, index: int) -> tuple[PIL.Image.Image, list[di
         colour = tuple(int(c) for c in _colour(rng, (0.55, 1.0), (0.65, 1.0)))
         image.paste(colour, (0, 0), mask)
         objects.append({"label": label, "box": list(mask.getbbox())})
+        masks.append(mask)
+    return image, objects, masks, rng
+
+
+def render_image(spec: ShapesSpec, index: int) -> tuple[PIL.Image.Image, list[dict]]:
+    """Image ``index`` of the split and its objects ``{"label", "box": [x0, y0, x1, y1]}``."""
+    image, objects, _, rng = _draw(spec, index)
     noise = rng.standard_normal((spec.image_size, spec.image_size, 3), dtype=np.float32)
     pixels = np.asarray(image, dtype=np.float32) + noise * NOISE_STD
     return PIL.Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)), objects
+
+
+def render_masks(spec: ShapesSpec, index: int) -> np.ndarray:
+    """The exact masks of image ``index``'s objects, in :func:`render_image`'s order:
+    ``[K, H, W]`` uint8, 1 on every pixel of the shape's fill. Each is the whole shape
+    (amodal, like its box): a later shape may cover a little of it (``max_overlap``)."""
+    _, _, masks, _ = _draw(spec, index)
+    if not masks:
+        return np.zeros((0, spec.image_size, spec.image_size), np.uint8)
+    return (np.stack([np.asarray(m) for m in masks]) > 0).astype(np.uint8)
 
 
 def generate(spec: ShapesSpec, out_dir: str) -> None:
