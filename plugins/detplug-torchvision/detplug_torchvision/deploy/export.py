@@ -107,21 +107,18 @@ def export_program(
 
 
 def _dynamic_trace_size(model: DeployModel, size: tuple[int, int]) -> tuple[int, int]:
-    """A trace size whose network input is at least :data:`MIN_TRACE_SIDE` a side.
+    """A trace size whose network input cannot bound the sizes the program takes.
 
-    A pyramid level of 1 pixel at trace time (a 128-px input has a 1x1 P7) becomes a bound
-    on the input size of the exported program; traced larger, the program takes every
-    size, small ones included.
+    Without a test-time resize the network input is the image: a pyramid level of 1 pixel
+    at trace time (a 128-px input has a 1x1 P7) would become a bound on the input size of
+    the exported program, so the trace is enlarged to :data:`MIN_TRACE_SIDE` a side and
+    the program then takes every size, small ones included. With a resize the network
+    input's size is computed in the graph (:meth:`EvalResize.output_size`), a size the
+    trace does not specialise on, so any trace size will do (the shapes configs resize to
+    at most 128 px: every network input has a 1x1 P7).
     """
     if model.resize is None:
         return max(size[0], MIN_TRACE_SIDE), max(size[1], MIN_TRACE_SIDE)
-    net = model.resize.output_size(*size)
-    if min(net) < MIN_TRACE_SIDE:
-        raise ExportError(
-            f"--dynamic: the test-time resize ({model.resize.describe()}) makes the traced "
-            f"image {net[0]}x{net[1]}, smaller than {MIN_TRACE_SIDE} px a side; give a "
-            "larger --size, or export a fixed size without --dynamic"
-        )
     return size
 
 
