@@ -15,7 +15,15 @@ class MaskPostprocess:
     predicted class k), as a sigmoid probability, pasted into its image at its box
     (:func:`~detplug_mask_rcnn.paste.paste_masks`). Adds ``masks`` [D, 1, H, W] float in
     0..1 to each image's detections, as torchvision's Mask R-CNN returns them; threshold
-    them (0.5 is usual) for a binary mask."""
+    them (0.5 is usual) for a binary mask.
+
+    ``paste: false`` leaves each mask on its box's ``M x M`` grid (``masks`` [D, 1, M, M],
+    the mask branch's own resolution): far less memory where every image's detections are
+    kept at once, as ``detplug test`` keeps them for its metrics (boxes only for now).
+    """
+
+    def __init__(self, paste: bool = True) -> None:
+        self.paste = bool(paste)
 
     def __call__(
         self,
@@ -32,5 +40,6 @@ class MaskPostprocess:
         ):
             rows = torch.arange(logits.shape[0], device=logits.device)
             probs = logits[rows, det["labels"] + 1].sigmoid()[:, None]  # [D_i, 1, M, M]
-            out.append({**det, "masks": paste_masks(probs.float(), det["boxes"], size)})
+            masks = paste_masks(probs.float(), det["boxes"], size) if self.paste else probs
+            out.append({**det, "masks": masks})
         return out

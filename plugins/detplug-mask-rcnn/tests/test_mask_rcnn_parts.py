@@ -190,3 +190,22 @@ def test_mask_parts_are_built_through_the_registry_by_type():
     cfg = {**SMALL, "roi_head": {**SMALL["roi_head"], "mask_loss": {"type": "NoSuchLoss"}}}
     with pytest.raises(Exception, match=r"MaskRoIHead\.mask_loss\.type: 'NoSuchLoss'"):
         MODELS.build(cfg)
+
+
+def test_masks_can_stay_on_their_box_grid():
+    """``paste: false``: each detection's mask of its class on the 28x28 grid."""
+    from detplug_mask_rcnn.postprocess import MaskPostprocess
+
+    logits = torch.randn(3, 4, 28, 28)
+    detections = [
+        {"boxes": torch.tensor([[1.0, 2.0, 30.0, 40.0]]), "labels": torch.tensor([2])},
+        {"boxes": torch.tensor([[0.0, 0.0, 9.0, 9.0]] * 2), "labels": torch.tensor([0, 1])},
+    ]
+    kept = MaskPostprocess(paste=False)(logits, detections, [(50, 60), (20, 20)])
+    assert kept[0]["masks"].shape == (1, 1, 28, 28) and kept[1]["masks"].shape == (2, 1, 28, 28)
+    torch.testing.assert_close(kept[0]["masks"][0, 0], logits[0, 3].sigmoid())
+    torch.testing.assert_close(kept[1]["masks"][1, 0], logits[2, 2].sigmoid())
+    pasted = MaskPostprocess()(logits, detections, [(50, 60), (20, 20)])
+    assert pasted[0]["masks"].shape == (1, 1, 50, 60)
+    expected = paste_masks(kept[0]["masks"], detections[0]["boxes"], (50, 60))
+    torch.testing.assert_close(pasted[0]["masks"], expected)
