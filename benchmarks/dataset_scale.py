@@ -186,8 +186,9 @@ def child_build(fmt: str, root: str) -> dict:
     }
 
 
-def child_scan(fmt: str, root: str) -> dict:
-    """The scan alone (``find_bad_images`` over the dataset's files), as the dataset runs it."""
+def child_scan(fmt: str, root: str, decode: bool = False) -> dict:
+    """The scan alone (``find_bad_images`` over the dataset's files), as the dataset runs it
+    (``decode``: as ``scan_images: decode`` runs it)."""
     import logging
 
     from detplug_torchvision.datasets.scan import find_bad_images, usable_cpus
@@ -196,7 +197,7 @@ def child_scan(fmt: str, root: str) -> dict:
     ds = _build(fmt, root, scan=False)()
     paths = [ds.records.paths[i] for i in range(len(ds))]
     start = time.perf_counter()
-    bad = find_bad_images(paths)
+    bad = find_bad_images(paths, decode=decode)
     return {"scan_s": time.perf_counter() - start, "bad": len(bad), "cores": usable_cpus()}
 
 
@@ -271,6 +272,10 @@ def main() -> None:
     parser.add_argument("--formats-at", type=int, nargs="*", default=[5000])
     parser.add_argument("--workdir", default="/tmp/detplug-dataset-scale")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--scan-only", action="store_true", help="only the scan measurements")
+    parser.add_argument(
+        "--decode-scan", action="store_true", help="also time a first scan with full decoding"
+    )
     args = parser.parse_args()
     workdir = Path(args.workdir)
     print(f"{'N':>7} {'format':<6} {'pycoco s':>8} {'build s':>8} {'ratio':>6} "
@@ -280,15 +285,15 @@ def main() -> None:
         root = prepare(workdir, n, n in args.formats_at)
         refs, builds = [], {}
         formats = ("coco", "voc", "yolo") if n in args.formats_at else ("coco",)
-        for _ in range(args.repeats):  # alternating, the best of each side counts
+        for _ in range(0 if args.scan_only else args.repeats):  # alternating, best counts
             refs.append(run_child("pycocotools", str(root / "coco.json")))
             for fmt in formats:
                 try:
                     builds.setdefault(fmt, []).append(run_child("build", fmt, str(root)))
                 except RuntimeError as err:
                     print(f"{n:>7} {fmt:<6} failed: {str(err).strip().splitlines()[-1]}")
-        ref = min(refs, key=lambda r: r["build_s"])
         for fmt, runs in builds.items():
+            ref = min(refs, key=lambda r: r["build_s"])
             ours = min(runs, key=lambda r: r["build_s"])
             workers = run_child("workers", fmt, str(root), "store")["workers"]
             as_list = run_child("workers", fmt, str(root), "list")["workers"]
@@ -314,6 +319,18 @@ def main() -> None:
             f"{second['bad']}",
             flush=True,
         )
+        if args.decode_scan:
+            decoded = {}
+            for cores in ("0", "0,1"):
+                shutil.rmtree(cache, ignore_errors=True)
+                env = {"DETPLUG_CACHE": str(cache)}
+                decoded[cores] = run_child("scan-decode", "coco", str(root), cores=cores, env=env)
+            one, two = decoded["0"]["scan_s"], decoded["0,1"]["scan_s"]
+            print(
+                f"{n:>7} scan_images: decode, first run: {one:.2f} s on 1 core, {two:.2f} s on "
+                f"2 cores ({two / one:.2f}x)",
+                flush=True,
+            )
 
 
 def child_main(argv: list[str]) -> None:
@@ -324,6 +341,8 @@ def child_main(argv: list[str]) -> None:
         result = child_build(rest[0], rest[1])
     elif kind == "scan":
         result = child_scan(rest[0], rest[1])
+    elif kind == "scan-decode":
+        result = child_scan(rest[0], rest[1], decode=True)
     else:
         result = child_workers(rest[0], rest[1], rest[2] == "list")
     print(json.dumps(result))

@@ -125,7 +125,7 @@ def test_the_cache_keys_on_size_and_mtime(tmp_path):
     assert cache.load([paths[0]])[paths[0]].mtime_ns == os.stat(paths[0]).st_mtime_ns
 
 
-def test_a_large_first_scan_runs_in_worker_processes(tmp_path, monkeypatch):
+def test_many_files_to_decode_go_to_worker_processes(tmp_path, monkeypatch):
     folder = tmp_path / "many"
     folder.mkdir()
     good = folder / "a.png"
@@ -137,16 +137,18 @@ def test_a_large_first_scan_runs_in_worker_processes(tmp_path, monkeypatch):
     (folder / "cut.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 40)
     paths.append(str(folder / "cut.jpg"))
     monkeypatch.setattr(scan_module, "usable_cpus", lambda: 2)
+    monkeypatch.setattr(scan_module, "_CHUNK", 64)  # 5 jobs for 2 worker processes
     log = tmp_path / "pids.txt"
-    real = scan_module.looks_complete
+    real = scan_module._decode_problem
 
-    def recording(path, size):
+    def recording(path, exif_orientation):
         with open(log, "a") as f:
             f.write(f"{os.getpid()}\n")
-        return real(path, size)
+        return real(path, exif_orientation)
 
-    monkeypatch.setattr(scan_module, "looks_complete", recording)  # forked workers inherit it
-    result = scan_module._check_files(paths, [os.path.getsize(p) for p in paths], False, True)
+    monkeypatch.setattr(scan_module, "_decode_problem", recording)  # forked workers inherit it
+    sizes = [os.path.getsize(p) for p in paths]
+    result = scan_module._check_files(paths, sizes, True, True)
     assert [i for i, (_, problem) in enumerate(result) if problem] == [300]
     pids = set(log.read_text().split())
     assert str(os.getpid()) not in pids and 1 <= len(pids) <= 2

@@ -10,8 +10,9 @@ built, not when training reaches them mid-epoch; paid once per file.
   (:mod:`~detplug_torchvision.datasets.scan_cache`); a later run, train or val, any rank,
   ``detplug data check``, only checks the files that changed since.
 * Parallel: the files left to check are split across DDP ranks (when torch.distributed is
-  initialised, every rank takes every world-size-th file and the results are all-gathered),
-  and each rank checks its part in one process per usable CPU core.
+  initialised, every rank takes every world-size-th file and the results are all-gathered);
+  each rank decodes its files in one process per usable CPU core (its share of them), while
+  the structural check, a few microseconds a file, runs in the rank's own process.
 
 ``on_bad_image: error`` (the default) stops with a DataError naming the first bad file and
 how many there are; ``skip`` leaves them out and counts them in the dataset's summary line.
@@ -21,9 +22,11 @@ stops there; ``skip`` uses the next image).
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -47,7 +50,7 @@ __all__ = [
 _REASON = "images skipped: cannot be decoded"
 _JPEG_START, _JPEG_END = b"\xff\xd8\xff", b"\xff\xd9"
 _PNG_START, _PNG_END = b"\x89PNG\r\n\x1a\n", b"IEND\xaeB`\x82"
-_MIN_PARALLEL = 256  # fewer files are checked in this process
+_CHUNK = 256  # files to decode per job of a worker process
 
 
 @dataclass(frozen=True)
@@ -67,8 +70,7 @@ class FileStats:
         return FileStats(self.is_file[rows], self.sizes[rows], self.mtimes[rows])
 
 
-def stat_files(paths: Sequence[str]) -> FileStats:
-    """One ``os.stat`` per path (a missing or unreadable path is not a file)."""
+def _stat_chunk(paths: list[str]) -> tuple[list[bool], list[int], list[int]]:
     is_file: list[bool] = []
     sizes: list[int] = []
     mtimes: list[int] = []
@@ -81,6 +83,12 @@ def stat_files(paths: Sequence[str]) -> FileStats:
         is_file.append(regular)
         sizes.append(size)
         mtimes.append(mtime)
+    return is_file, sizes, mtimes
+
+
+def stat_files(paths: Sequence[str]) -> FileStats:
+    """One ``os.stat`` per path (a missing or unreadable path is not a file)."""
+    is_file, sizes, mtimes = _stat_chunk(list(paths))
     return FileStats(np.array(is_file, bool), np.array(sizes, np.int64), np.array(mtimes, np.int64))
 
 
@@ -110,9 +118,10 @@ def _decode_problem(path: str, exif_orientation: bool) -> str | None:
     return None
 
 
-def _check(job: tuple[list[str], list[int], bool, bool]) -> list[tuple[bool, str | None]]:
+def _check(
+    paths: list[str], sizes: list[int], decode: bool, exif_orientation: bool
+) -> list[tuple[bool, str | None]]:
     """(decoded, problem) of each file of one chunk."""
-    paths, sizes, decode, exif_orientation = job
     out: list[tuple[bool, str | None]] = []
     for path, size in zip(paths, sizes, strict=True):
         if not decode and looks_complete(path, size):
@@ -120,6 +129,11 @@ def _check(job: tuple[list[str], list[int], bool, bool]) -> list[tuple[bool, str
         else:
             out.append((True, _decode_problem(path, exif_orientation)))
     return out
+
+
+def _call(job: tuple[Callable[..., Any], tuple]) -> Any:
+    fn, args = job
+    return fn(*args)
 
 
 def usable_cpus() -> int:
@@ -130,25 +144,65 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
+def _workers() -> int:
+    """Processes for a scan: the usable cores, shared by the ranks of this machine."""
+    local_ranks = int(os.environ.get("LOCAL_WORLD_SIZE", 1) or 1)
+    return max(1, min(usable_cpus() // local_ranks, 32))
+
+
+def _worker_init() -> None:
+    """A scan worker (a forked process of its own) uses one thread: each process decodes one
+    file at a time, and torch's threads in every worker would fight over the cores. Its
+    collector would walk (and so copy) every object inherited from the parent: they are
+    frozen first. Neither touches the parent process."""
+    gc.freeze()
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(1)
+
+
+def _in_processes(fn: Callable[..., Any], chunks: list[tuple]) -> list[Any]:
+    """``[fn(*chunk) for chunk in chunks]``, in one forked process per usable core when
+    there is more than one chunk and one core (file reads and decoding scale with
+    processes, not with threads); in this process where processes cannot be made."""
+    workers = _workers()
+    if workers < 2 or len(chunks) < 2 or "fork" not in _start_methods():
+        return [fn(*chunk) for chunk in chunks]
+    try:
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(
+            min(workers, len(chunks)), mp_context=context, initializer=_worker_init
+        ) as pool:
+            return list(pool.map(_call, [(fn, chunk) for chunk in chunks]))
+    except (OSError, AssertionError):  # no processes here (a daemonic process, a limit)
+        return [fn(*chunk) for chunk in chunks]
+
+
+def _decode_files(
+    paths: list[str], sizes: list[int], exif_orientation: bool
+) -> list[tuple[bool, str | None]]:
+    chunks = [
+        (paths[i : i + _CHUNK], sizes[i : i + _CHUNK], True, exif_orientation)
+        for i in range(0, len(paths), _CHUNK)
+    ]
+    return [result for part in _in_processes(_check, chunks) for result in part]
+
+
 def _check_files(
     paths: list[str], sizes: list[int], decode: bool, exif_orientation: bool
 ) -> list[tuple[bool, str | None]]:
-    """:func:`_check` over ``paths``, in one forked process per usable core when there are
-    enough of them (decoding and file reads scale with processes, not with threads)."""
-    workers = min(usable_cpus(), 32)
-    if workers < 2 or len(paths) < _MIN_PARALLEL or "fork" not in _start_methods():
-        return _check((paths, sizes, decode, exif_orientation))
-    step = max(16, -(-len(paths) // (workers * 8)))
-    jobs = [
-        (paths[i : i + step], sizes[i : i + step], decode, exif_orientation)
-        for i in range(0, len(paths), step)
-    ]
-    try:
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            return [result for chunk in pool.map(_check, jobs) for result in chunk]
-    except (OSError, AssertionError):  # no processes here (a daemonic process, a limit)
-        return _check((paths, sizes, decode, exif_orientation))
+    """(decoded, problem) of each file. The structural check (a few microseconds a file)
+    runs here; the files to decode (milliseconds each) go to worker processes when there
+    are many (:func:`_in_processes`)."""
+    if decode:
+        return _decode_files(paths, sizes, exif_orientation)
+    complete = [looks_complete(p, s) for p, s in zip(paths, sizes, strict=True)]
+    doubtful = [i for i, ok in enumerate(complete) if not ok]
+    decoded = _decode_files(
+        [paths[i] for i in doubtful], [sizes[i] for i in doubtful], exif_orientation
+    )
+    checked = dict(zip(doubtful, decoded, strict=True))
+    return [(False, None) if ok else checked[i] for i, ok in enumerate(complete)]
 
 
 def _start_methods() -> list[str]:
@@ -197,31 +251,29 @@ def find_bad_images(
         mine_stats = stat_files([paths[i] for i in mine])
         for field in ("is_file", "sizes", "mtimes"):
             getattr(stats, field)[rank::world] = getattr(mine_stats, field)
-    keys = {i: os.path.abspath(paths[i]) for i in mine}
+    keys = {i: paths[i] if os.path.isabs(paths[i]) else os.path.abspath(paths[i]) for i in mine}
+    is_file, sizes, mtimes = stats.is_file.tolist(), stats.sizes.tolist(), stats.mtimes.tolist()
     cache = (cache or ScanCache()) if use_cache else None
     known = cache.load(keys.values()) if cache is not None else {}
     problems: dict[int, str] = {}
     todo: list[int] = []
     for i in mine:
-        if not stats.is_file[i]:
+        if not is_file[i]:
             problems[i] = _decode_problem(paths[i], exif_orientation) or "not a file"
             continue
         entry = known.get(keys[i])
-        fresh = entry is not None and (entry.size, entry.mtime_ns) == (
-            stats.sizes[i],
-            stats.mtimes[i],
-        )
+        fresh = entry is not None and (entry.size, entry.mtime_ns) == (sizes[i], mtimes[i])
         if fresh and (entry.decoded or not decode):
             if entry.problem:
                 problems[i] = entry.problem
             continue
         todo.append(i)
     results = _check_files(
-        [paths[i] for i in todo], [int(stats.sizes[i]) for i in todo], decode, exif_orientation
+        [paths[i] for i in todo], [sizes[i] for i in todo], decode, exif_orientation
     )
     new: dict[str, ScanEntry] = {}
     for i, (decoded, problem) in zip(todo, results, strict=True):
-        new[keys[i]] = ScanEntry(int(stats.sizes[i]), int(stats.mtimes[i]), decoded, problem)
+        new[keys[i]] = ScanEntry(sizes[i], mtimes[i], decoded, problem)
         if problem:
             problems[i] = problem
     if world > 1:
