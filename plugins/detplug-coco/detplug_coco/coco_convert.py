@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -55,15 +56,29 @@ def _column(item: Mapping, key: str, n: int, dtype: Any, where: str) -> np.ndarr
     return arr
 
 
-def gt_annotations(
-    target: Mapping, image_id: int, cat_ids: Sequence[int], first_id: int, where: str
-) -> list[dict]:
-    """COCO annotations for one target; ``ignore`` becomes ``iscrowd=1``.
+@dataclass
+class Boxes:
+    """Boxes of one image or many: COCO category ids, xywh float64 boxes, and ``extra`` (the
+    crowd flags of ground truth, the scores of detections)."""
 
-    ``area`` is the box area (there are no masks here), which is what APs/APm/APl use.
-    Annotation ids start at ``first_id`` and must be >= 1: COCOeval stores the matched GT id
-    in ``dtMatches`` and reads 0 as "unmatched".
-    """
+    image_ids: np.ndarray  # int64 [K]
+    cat_ids: np.ndarray  # int64 [K]
+    xywh: np.ndarray  # float64 [K, 4]
+    extra: np.ndarray  # bool [K] (crowd) or float64 [K] (scores)
+
+    @classmethod
+    def concat(cls, parts: Sequence[Boxes], extra_dtype: Any) -> Boxes:
+        if not parts:
+            empty = np.zeros(0, np.int64)
+            return cls(empty, empty, np.zeros((0, 4)), np.zeros(0, extra_dtype))
+        return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in _FIELDS))
+
+
+_FIELDS = ("image_ids", "cat_ids", "xywh", "extra")
+
+
+def gt_boxes(target: Mapping, image_id: int, cat_ids: Sequence[int], where: str) -> Boxes:
+    """The ground truth of one target; ``extra`` is ``ignore`` (COCO's ``iscrowd``)."""
     xywh = boxes_xywh(target["boxes"], where)
     n = xywh.shape[0]
     labels = _column(target, "labels", n, np.int64, where)
@@ -71,36 +86,57 @@ def gt_annotations(
     ignore = np.zeros(n, dtype=bool)
     if target.get("ignore") is not None:
         ignore = _column(target, "ignore", n, bool, where)
-    return [
-        {
-            "id": first_id + i,
-            "image_id": image_id,
-            "category_id": cat_ids[int(labels[i])],
-            "bbox": [float(v) for v in xywh[i]],
-            "area": float(xywh[i, 2] * xywh[i, 3]),
-            "iscrowd": int(ignore[i]),
-        }
-        for i in range(n)
-    ]
+    ids = np.full(n, image_id, np.int64)
+    return Boxes(ids, np.asarray(cat_ids, np.int64)[labels], xywh, ignore)
 
 
-def detection_results(
+def detection_boxes(
     prediction: Mapping, image_id: int, cat_ids: Sequence[int], where: str
-) -> list[dict]:
-    """Entries of the standard COCO results JSON for one image's predictions."""
+) -> Boxes:
+    """The detections of one image; ``extra`` is the scores (float64)."""
     xywh = boxes_xywh(prediction["boxes"], where)
     n = xywh.shape[0]
     scores = _column(prediction, "scores", n, np.float64, where)
     labels = _column(prediction, "labels", n, np.int64, where)
     check_labels(labels, len(cat_ids), where)
+    ids = np.full(n, image_id, np.int64)
+    return Boxes(ids, np.asarray(cat_ids, np.int64)[labels], xywh, scores)
+
+
+def gt_annotations(gt: Boxes) -> list[dict]:
+    """COCO annotations; ``ignore`` becomes ``iscrowd=1``.
+
+    ``area`` is the box area (there are no masks here), which is what APs/APm/APl use.
+    Annotation ids start at 1: COCOeval stores the matched GT id in ``dtMatches`` and reads
+    0 as "unmatched".
+    """
+    area = gt.xywh[:, 2] * gt.xywh[:, 3]
     return [
-        {
-            "image_id": image_id,
-            "category_id": cat_ids[int(labels[i])],
-            "bbox": [float(v) for v in xywh[i]],
-            "score": float(scores[i]),
-        }
-        for i in range(n)
+        {"id": i + 1, "image_id": img, "category_id": cat, "bbox": box, "area": a, "iscrowd": c}
+        for i, (img, cat, box, a, c) in enumerate(
+            zip(
+                gt.image_ids.tolist(),
+                gt.cat_ids.tolist(),
+                gt.xywh.tolist(),
+                area.tolist(),
+                gt.extra.astype(int).tolist(),
+                strict=True,
+            )
+        )
+    ]
+
+
+def detection_results(dt: Boxes) -> list[dict]:
+    """Entries of the standard COCO results JSON."""
+    return [
+        {"image_id": img, "category_id": cat, "bbox": box, "score": score}
+        for img, cat, box, score in zip(
+            dt.image_ids.tolist(),
+            dt.cat_ids.tolist(),
+            dt.xywh.tolist(),
+            dt.extra.tolist(),
+            strict=True,
+        )
     ]
 
 

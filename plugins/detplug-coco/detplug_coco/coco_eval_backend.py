@@ -16,7 +16,14 @@ from collections.abc import Sequence
 import numpy as np
 from pycocotools.cocoeval import COCOeval
 
-from detplug_coco.coco_convert import captured_stdout, coco_from_dict, coco_results
+from detplug_coco.coco_convert import (
+    Boxes,
+    captured_stdout,
+    coco_from_dict,
+    coco_results,
+    detection_results,
+    gt_annotations,
+)
 from detplug_coco.coco_fast_eval import BoxEvaluation, evaluate_boxes
 
 __all__ = ["BACKENDS", "BoxEvaluation", "check_backend", "run_cocoeval"]
@@ -51,25 +58,29 @@ def _pycocotools(dataset: dict, results: list[dict], max_dets: Sequence[int]) ->
     )
 
 
-def _columns(entries: list[dict], keys: Sequence[str]) -> dict[str, np.ndarray]:
-    out = {key: np.asarray([e[key] for e in entries]) for key in keys}
-    out["bbox"] = out["bbox"].reshape(-1, 4).astype(np.float64)
-    return out
-
-
 def run_cocoeval(
-    dataset: dict, results: list[dict], max_dets: Sequence[int], backend: str
+    images: list[dict],
+    categories: list[dict],
+    gt: Boxes,
+    dt: Boxes,
+    max_dets: Sequence[int],
+    backend: str,
 ) -> BoxEvaluation:
-    """COCOeval (bbox) of ``backend`` over the ground truth ``dataset`` (``images``,
-    ``annotations``, ``categories``) and the detections ``results`` (COCO results format)."""
+    """COCOeval (bbox) of ``backend`` over the ``images`` and ``categories`` (COCO entries),
+    the ground truth ``gt`` (``extra``: crowd) and the detections ``dt`` (``extra``: score)."""
     if check_backend(backend) == "pycocotools":
-        return _pycocotools(dataset, results, max_dets)
-    gt = _columns(dataset["annotations"], ("image_id", "category_id", "bbox", "area", "iscrowd"))
-    dt = _columns(results, ("image_id", "category_id", "bbox", "score"))
+        dataset = {"images": images, "annotations": gt_annotations(gt), "categories": categories}
+        return _pycocotools(dataset, detection_results(dt), max_dets)
     return evaluate_boxes(
-        [im["id"] for im in dataset["images"]],
-        [c["id"] for c in dataset["categories"]],
-        gt,
-        dt,
+        [im["id"] for im in images],
+        [c["id"] for c in categories],
+        {
+            "image_id": gt.image_ids,
+            "category_id": gt.cat_ids,
+            "bbox": gt.xywh,
+            "area": gt.xywh[:, 2] * gt.xywh[:, 3],
+            "iscrowd": gt.extra,
+        },
+        {"image_id": dt.image_ids, "category_id": dt.cat_ids, "bbox": dt.xywh, "score": dt.extra},
         max_dets,
     )

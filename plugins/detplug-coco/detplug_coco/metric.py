@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from detplug_coco.coco_convert import detection_results, gt_annotations
+from detplug_coco.coco_convert import Boxes, detection_boxes, detection_results, gt_boxes
 from detplug_coco.coco_eval_backend import BoxEvaluation, check_backend, run_cocoeval
 from detplug_coco.registries import METRICS
 
@@ -96,8 +96,8 @@ class CocoMetric:
         """Forget everything seen since the last reset."""
         self._images: list[dict] = []
         self._image_ids: set[int] = set()
-        self._annotations: list[dict] = []
-        self._results: list[dict] = []
+        self._gt: list[Boxes] = []  # per image
+        self._dt: list[Boxes] = []
         self._per_class: list[dict] | None = None
 
     def update(self, predictions: Sequence[Mapping], targets: Sequence[Mapping]) -> None:
@@ -120,13 +120,12 @@ class CocoMetric:
             if target.get("orig_size") is not None:
                 height, width = (int(v) for v in target["orig_size"])
                 image.update(height=height, width=width)
-            first_id = len(self._annotations) + 1
-            anns = gt_annotations(target, image_id, self.cat_ids, first_id, where)
-            results = detection_results(pred, image_id, self.cat_ids, where)
+            gt = gt_boxes(target, image_id, self.cat_ids, where)
+            dt = detection_boxes(pred, image_id, self.cat_ids, where)
             self._image_ids.add(image_id)
             self._images.append(image)
-            self._annotations.extend(anns)
-            self._results.extend(results)
+            self._gt.append(gt)
+            self._dt.append(dt)
 
     def compute(self) -> dict[str, float]:
         """Run COCOeval on everything seen; values are COCOeval's ``stats`` (-1 = undefined)."""
@@ -138,18 +137,13 @@ class CocoMetric:
             undefined = {"num_gt": 0, "AP": -1.0, "AP50": -1.0, "AP75": -1.0}
             self._per_class = [{"class": c, **undefined} for c in self.classes]
             return dict.fromkeys(keys, -1.0)
+        self._gt = [Boxes.concat(self._gt, bool)]  # one array each from here on
+        self._dt = [Boxes.concat(self._dt, np.float64)]
+        categories = [
+            {"id": cid, "name": name} for cid, name in zip(self.cat_ids, self.classes, strict=True)
+        ]
         evaluation = run_cocoeval(
-            {
-                "images": self._images,
-                "annotations": self._annotations,
-                "categories": [
-                    {"id": cid, "name": name}
-                    for cid, name in zip(self.cat_ids, self.classes, strict=True)
-                ],
-            },
-            self._results,
-            self.max_dets,
-            self.backend,
+            self._images, categories, self._gt[0], self._dt[0], self.max_dets, self.backend
         )
         self._per_class = self._class_rows(evaluation) if self.classwise else []
         self.summary = evaluation.table + ("\n" + self._class_table() if self._per_class else "")
@@ -167,7 +161,8 @@ class CocoMetric:
         precision = evaluation.precision[:, :, :, 0, -1]
         iou_thrs = evaluation.iou_thrs
         k_of = {cid: k for k, cid in enumerate(evaluation.cat_ids)}
-        num_gt = Counter(a["category_id"] for a in self._annotations if not a["iscrowd"])
+        gt = self._gt[0]
+        num_gt = Counter(gt.cat_ids[~gt.extra].tolist())
         rows = []
         for name, cid in zip(self.classes, self.cat_ids, strict=True):
             prec = precision[:, :, k_of[cid]]
@@ -194,7 +189,7 @@ class CocoMetric:
     def _write_results(self) -> None:
         path = Path(f"{self.outfile_prefix}.bbox.json")
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self._results))
+        path.write_text(json.dumps(detection_results(Boxes.concat(self._dt, np.float64))))
 
 
 def _mean_defined(values: np.ndarray) -> float:

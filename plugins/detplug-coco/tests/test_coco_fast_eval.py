@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from detplug_coco.coco_eval_backend import run_cocoeval
+from detplug_coco.coco_convert import Boxes
+from detplug_coco.coco_eval_backend import _pycocotools, run_cocoeval
 from detplug_coco.metric import CocoMetric
 
 
@@ -54,9 +55,25 @@ def _case(seed: int, n_images: int, max_dets: int, p_crowd: float = 0.1) -> tupl
     return {"images": images, "annotations": anns, "categories": categories}, results
 
 
+def _boxes(entries: list[dict], extra: str, dtype) -> Boxes:
+    return Boxes(
+        np.array([e["image_id"] for e in entries], np.int64),
+        np.array([e["category_id"] for e in entries], np.int64),
+        np.array([e["bbox"] for e in entries], np.float64).reshape(-1, 4),
+        np.array([e[extra] for e in entries], dtype),
+    )
+
+
 def _assert_identical(dataset: dict, results: list, max_dets=(1, 10, 100)) -> None:
-    ref = run_cocoeval(dataset, results, max_dets, "pycocotools")
-    ours = run_cocoeval(dataset, results, max_dets, "vectorized")
+    ref = _pycocotools(dataset, results, max_dets)  # COCOeval on the hand-built json
+    ours = run_cocoeval(
+        dataset["images"],
+        dataset["categories"],
+        _boxes(dataset["annotations"], "iscrowd", bool),
+        _boxes(results, "score", np.float64),
+        max_dets,
+        "vectorized",
+    )
     assert ours.stats.tolist() == ref.stats.tolist()
     assert np.array_equal(ours.precision, ref.precision)
     assert np.array_equal(ours.recall, ref.recall)
