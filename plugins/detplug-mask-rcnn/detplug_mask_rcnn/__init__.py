@@ -2,9 +2,6 @@
 branch, composed from the registry; ``detplug convert torchvision-mask-rcnn`` converts
 torchvision checkpoints."""
 
-from typing import Any
-
-import detplug_core
 from detplug_mask_rcnn import (  # noqa: F401  (registers the components)
     detector,
     losses,
@@ -19,13 +16,5 @@ __version__ = "0.1.0"
 __all__ = ["MODELS", "detplug_cli_commands", "detplug_pretrained_weights"]
 
 
-@detplug_core.hookimpl
-def detplug_cli_commands() -> list[Any]:
-    """``detplug convert torchvision-mask-rcnn``: the command of ``convert.CONVERTER``."""
-    return [CONVERTER.cli_group()]
-
-
-@detplug_core.hookimpl
-def detplug_pretrained_weights() -> dict[str, Any]:
-    """torchvision's published weights this plugin converts, by name."""
-    return CONVERTER.published_weights()
+# ``detplug convert torchvision-mask-rcnn`` and torchvision's published weights by name
+detplug_cli_commands, detplug_pretrained_weights = CONVERTER.hookimpls()
