@@ -168,7 +168,10 @@ def _rank_scan(rank: int, port: int, paths: list[str], out: str) -> None:
 
     scan_module._check_files = counting
     problems = find_bad_images(paths)
-    Path(f"{out}.{rank}").write_text(json.dumps({"problems": problems, "checked": checked}))
+    result = {"problems": problems, "checked": list(checked)}
+    if rank == 0:  # code on one rank only: no collective, every file checked there
+        result["alone"] = find_bad_images(paths, use_cache=False, split_across_ranks=False)
+    Path(f"{out}.{rank}").write_text(json.dumps(result))
     dist.destroy_process_group()
 
 
@@ -191,3 +194,4 @@ def test_ranks_share_the_first_scan(tmp_path):
     assert sorted(results[0]["checked"] + results[1]["checked"]) == sorted(paths)  # each file once
     assert results[0]["checked"] == paths[0::2] and results[1]["checked"] == paths[1::2]
     assert len(ScanCache().load(paths)) == 6  # both halves cached
+    assert results[0]["alone"] == results[0]["problems"]

@@ -235,6 +235,7 @@ def find_bad_images(
     stats: FileStats | None = None,
     cache: ScanCache | None = None,
     use_cache: bool = True,
+    split_across_ranks: bool = True,
 ) -> dict[int, str]:
     """``{index: problem}`` for the files of ``paths`` the loaders could not decode (a
     missing file included), each checked as the module docstring says.
@@ -243,8 +244,9 @@ def find_bad_images(
     :func:`stat_files` of ``paths`` if the caller has them. ``cache``: where results are
     kept (default :class:`ScanCache` under ``$DETPLUG_CACHE``); ``use_cache=False`` neither
     reads nor writes one. Under torch.distributed every rank must call it with the same
-    paths (it all-gathers)."""
-    rank, world = _rank_and_world()
+    paths (it all-gathers); code that runs on one rank only passes
+    ``split_across_ranks=False`` (that rank checks every file)."""
+    rank, world = _rank_and_world() if split_across_ranks else (0, 1)
     mine = range(rank, len(paths), world)
     if stats is None:
         stats = FileStats.empty(len(paths))
