@@ -74,10 +74,24 @@ def init_distributed(info: DistInfo, device: torch.device, timeout_s: float = 18
     if not info.distributed or dist.is_initialized():
         return
     backend = "nccl" if device.type == "cuda" else "gloo"
+    timeout = datetime.timedelta(seconds=timeout_s)
+    device_id = device if device.type == "cuda" else None
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT")
+    if attempt is None or "MASTER_ADDR" not in os.environ:
+        dist.init_process_group(backend=backend, timeout=timeout, device_id=device_id)
+        return
+    # Under torchrun the ranks meet in the agent's store, which outlives a restart: the keys
+    # the failed attempt's ranks wrote (their gloo addresses) are still there, and a
+    # restarted rank could read a dead peer's address before the new peer overwrites it
+    # ("Connection refused"). Each attempt gets its own key space.
+    store, rank, world_size = next(dist.rendezvous("env://", timeout=timeout))
     dist.init_process_group(
         backend=backend,
-        timeout=datetime.timedelta(seconds=timeout_s),
-        device_id=device if device.type == "cuda" else None,
+        store=dist.PrefixStore(f"detplug/attempt_{attempt}", store),
+        rank=rank,
+        world_size=world_size,
+        timeout=timeout,
+        device_id=device_id,
     )
 
 

@@ -1,9 +1,10 @@
 """Beyond one machine (issue 25): two torchrun "nodes" on this machine train exactly as
 ``--nproc 2`` does, and torchrun's elastic restart after a rank is killed with SIGKILL
 resumes from ``latest.pth`` by itself and ends with the weights of an uninterrupted run, bit
-for bit. ``--max-restarts 2``: one restart for the kill, one spare, because the restarted
-group's gloo mesh once failed to connect here (``Connection refused``, 1 run in 4 at load
-10-14 on 2 cores), which a real job's restart budget absorbs the same way.
+for bit, with ``--max-restarts 1`` as a job would set it. The restarted group meets in
+torchrun's agent store, which still holds the killed attempt's keys: detplug gives each
+attempt its own key space (``detplug_core.dist.init_distributed``); without it a restarted
+rank read its dead peer's gloo address about one run in three ("Connection refused").
 
 Each torchrun agent is a separate process, as on separate machines; they meet through the
 c10d rendezvous on localhost (gloo on CPU), exactly as docs/runner.md tells each node to run.
@@ -122,7 +123,7 @@ def test_elastic_restart_resumes_by_itself_and_ends_bitwise_equal(toy_env, tmp_p
                 "--nproc-per-node",
                 "2",
                 "--max-restarts",
-                "2",  # 1 for the kill; 1 spare: gloo's connect can fail on a loaded machine
+                "1",
                 "--rdzv-backend",
                 "c10d",
                 "--rdzv-endpoint",
