@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import torch
+from detplug_torchvision.masks import paste_masks
 from torch import Tensor
 
-from detplug_mask_rcnn.paste import paste_masks
 from detplug_mask_rcnn.registries import MODELS
 
 
@@ -13,13 +13,15 @@ from detplug_mask_rcnn.registries import MODELS
 class MaskPostprocess:
     """Each detection keeps the mask of its own class (He et al.: the k-th mask of the
     predicted class k), as a sigmoid probability, pasted into its image at its box
-    (:func:`~detplug_mask_rcnn.paste.paste_masks`). Adds ``masks`` [D, 1, H, W] float in
+    (:func:`~detplug_torchvision.masks.paste_masks`). Adds ``masks`` [D, 1, H, W] float in
     0..1 to each image's detections, as torchvision's Mask R-CNN returns them; threshold
     them (0.5 is usual) for a binary mask.
 
-    ``paste: false`` leaves each mask on its box's ``M x M`` grid (``masks`` [D, 1, M, M],
-    the mask branch's own resolution): far less memory where every image's detections are
-    kept at once, as ``detplug test`` keeps them for its metrics (boxes only for now).
+    ``paste: false`` leaves each mask on its box's ``M x M`` grid, as ``box_masks``
+    [D, 1, M, M] (the mask branch's own resolution) instead of ``masks``: far less memory
+    on large images. The evaluator, the metrics and ``Detector`` paste them at the image's
+    original size after rescaling the boxes (``detplug_torchvision.masks``), which is also
+    what torchvision does.
     """
 
     def __init__(self, paste: bool = True) -> None:
@@ -40,6 +42,8 @@ class MaskPostprocess:
         ):
             rows = torch.arange(logits.shape[0], device=logits.device)
             probs = logits[rows, det["labels"] + 1].sigmoid()[:, None]  # [D_i, 1, M, M]
-            masks = paste_masks(probs.float(), det["boxes"], size) if self.paste else probs
-            out.append({**det, "masks": masks})
+            if self.paste:
+                out.append({**det, "masks": paste_masks(probs.float(), det["boxes"], size)})
+            else:
+                out.append({**det, "box_masks": probs})
         return out

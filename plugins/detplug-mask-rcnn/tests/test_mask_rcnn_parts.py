@@ -10,8 +10,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 from detplug_mask_rcnn.losses import MaskLoss, mask_targets
-from detplug_mask_rcnn.paste import paste_masks
 from detplug_mask_rcnn.targets import mask_training_targets
+from detplug_torchvision.masks import paste_masks
 from mask_rcnn_testutils import ellipse_masks, mask_iou
 from torchvision.models.detection.roi_heads import paste_masks_in_image
 
@@ -202,10 +202,12 @@ def test_masks_can_stay_on_their_box_grid():
         {"boxes": torch.tensor([[0.0, 0.0, 9.0, 9.0]] * 2), "labels": torch.tensor([0, 1])},
     ]
     kept = MaskPostprocess(paste=False)(logits, detections, [(50, 60), (20, 20)])
-    assert kept[0]["masks"].shape == (1, 1, 28, 28) and kept[1]["masks"].shape == (2, 1, 28, 28)
-    torch.testing.assert_close(kept[0]["masks"][0, 0], logits[0, 3].sigmoid())
-    torch.testing.assert_close(kept[1]["masks"][1, 0], logits[2, 2].sigmoid())
+    assert "masks" not in kept[0]
+    assert kept[0]["box_masks"].shape == (1, 1, 28, 28)
+    assert kept[1]["box_masks"].shape == (2, 1, 28, 28)
+    torch.testing.assert_close(kept[0]["box_masks"][0, 0], logits[0, 3].sigmoid())
+    torch.testing.assert_close(kept[1]["box_masks"][1, 0], logits[2, 2].sigmoid())
     pasted = MaskPostprocess()(logits, detections, [(50, 60), (20, 20)])
     assert pasted[0]["masks"].shape == (1, 1, 50, 60)
-    expected = paste_masks(kept[0]["masks"], detections[0]["boxes"], (50, 60))
+    expected = paste_masks(kept[0]["box_masks"], detections[0]["boxes"], (50, 60))
     torch.testing.assert_close(pasted[0]["masks"], expected)

@@ -11,7 +11,6 @@ from typing import Any
 
 import torch
 from detplug_coco.dataset import CocoDataset
-from torchvision import tv_tensors
 
 from detplug_core.errors import BuildError, DataError
 from detplug_shapes.cache import default_cache_root, ensure_generated
@@ -109,7 +108,6 @@ class ShapesDataset(CocoDataset):
             object_size=(lo, hi),
             seed=int(seed),
         )
-        self.with_masks = bool(with_masks)
         root = Path(cache_dir) if cache_dir is not None else default_cache_root()
         self.root = ensure_generated(
             root, self.spec.key(), ANNOTATION_FILE, lambda out: generate(self.spec, out)
@@ -120,16 +118,17 @@ class ShapesDataset(CocoDataset):
             transforms=transforms,
             filter_empty=filter_empty,
         )
+        self.with_masks = bool(with_masks)
 
-    def load_raw(self, index: int) -> tuple[tv_tensors.Image, dict]:
-        """CocoDataset's image and target, with ``masks`` when ``with_masks`` is set."""
-        image, target = super().load_raw(index)
-        if self.with_masks:
-            masks = render_masks(self.spec, int(target["image_id"]) - 1)
-            if len(masks) != len(target["boxes"]):
-                raise DataError(
-                    f"{self.describe(index)}: {len(target['boxes'])} boxes in {self.root} but "
-                    f"the generator draws {len(masks)} shapes; delete that cache folder"
-                )
-            target["masks"] = tv_tensors.Mask(torch.from_numpy(masks))
-        return image, target
+    def load_masks(self, index: int, record: Any) -> Any:
+        """The exact masks of the image's shapes, drawn again from its random stream, for
+        the boxes the record kept (``record.ann_index``: each box's place in the image's
+        annotations, which the generator writes in drawing order)."""
+        masks = render_masks(self.spec, int(record.image_id) - 1)
+        picks = record.ann_index
+        if len(picks) and int(picks.max()) >= len(masks):
+            raise DataError(
+                f"{self.describe(index)}: annotation {int(picks.max())} in {self.root} but "
+                f"the generator draws {len(masks)} shapes; delete that cache folder"
+            )
+        return torch.from_numpy(masks[picks])

@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 from torchvision import tv_tensors
 
-from detplug_core.errors import BuildError
+from detplug_core.errors import BuildError, DataError
 from detplug_torchvision.datasets.errors import SampleError
 from detplug_torchvision.datasets.image_io import read_image
 from detplug_torchvision.datasets.record_cleanup import clean_records
@@ -57,6 +58,9 @@ class DetectionDataset(Dataset):
     exif_orientation: bool = True
     #: ``error`` or ``skip`` for files that cannot be decoded (``on_bad_image``)
     on_bad_image: str = "error"
+    #: add each image's instance masks to its target (datasets' ``with_masks`` option);
+    #: the dataset provides them through :meth:`load_masks`
+    with_masks: bool = False
 
     def __init__(self, classes: Sequence[str], transforms: Sequence[dict] | Pipeline | None):
         self.classes = list(classes)
@@ -142,7 +146,30 @@ class DetectionDataset(Dataset):
             "orig_size": (int(height), int(width)),
             "file_name": rec.file_name,
         }
+        if self.with_masks:
+            target["masks"] = self._masks_of(index, rec)
         return image, target
+
+    def load_masks(self, index: int, record: ImageRecord) -> np.ndarray | torch.Tensor:
+        """The instance masks of image ``index``: uint8 (or bool) [K, H, W], one per box of
+        ``record`` in its order (``record.ann_index`` says which annotation each kept box
+        came from), H, W the image's size; crowd regions (``ignore``) included. Datasets
+        that can load masks override this; the default refuses by name."""
+        raise DataError(
+            f"{type(self).__name__} does not load instance masks (with_masks: true); "
+            "use a dataset whose annotations have them (COCO polygons or RLE, YOLO "
+            "segmentation labels, VOC SegmentationObject, ShapesDataset)"
+        )
+
+    def _masks_of(self, index: int, rec: ImageRecord) -> tv_tensors.Mask:
+        masks = torch.as_tensor(self.load_masks(index, rec))
+        expected = (len(rec.boxes), rec.height, rec.width)
+        if tuple(masks.shape) != expected:
+            raise DataError(
+                f"{self.describe(index)}: load_masks gave masks of shape {list(masks.shape)}, "
+                f"expected {list(expected)} (one per box, the image's height and width)"
+            )
+        return tv_tensors.Mask(masks.to(torch.uint8))
 
     def __getitem__(self, index: int) -> tuple[Any, dict]:
         image, target = self._load_good(index)

@@ -34,6 +34,10 @@ class ImageRecord:
     labels: np.ndarray  # int64 [N]
     ignore: np.ndarray  # bool [N]
     source: str = ""  # the annotation file (and entry) the record came from
+    #: int64 [N]: the dataset's own index of each box (which annotation it came from), kept
+    #: through clean-up so that a dataset finds the mask of a kept box
+    #: (``DetectionDataset.load_masks``); None means 0..N-1 in the order given.
+    ann_index: np.ndarray | None = None
 
 
 class StringColumn:
@@ -137,6 +141,7 @@ class RecordStore(Sequence[ImageRecord]):
         boxes: Any,
         labels: Any,
         ignore: Any,
+        ann_index: Any = None,
     ) -> None:
         def column(values: Any) -> StringColumn | NumberedColumn:
             if isinstance(values, StringColumn | NumberedColumn):
@@ -155,10 +160,20 @@ class RecordStore(Sequence[ImageRecord]):
         self.boxes = _array(boxes, np.float32, (-1, 4))
         self.labels = _array(labels, np.int64)
         self.ignore = _array(ignore, bool)
+        if ann_index is None:  # each box's position within its own record
+            counts = np.diff(self.box_start)
+            firsts = np.repeat(self.box_start[:-1], counts)
+            ann_index = np.arange(len(self.boxes), dtype=np.int64) - firsts
+        self.ann_index = _array(ann_index, np.int64)
         n, m = len(self.image_ids), len(self.boxes)
         sizes = {len(self.paths), len(self.file_names), len(self.sources)}
         sizes |= {len(self.heights), len(self.widths), len(self.box_start) - 1}
-        if sizes != {n} or {len(self.labels), len(self.ignore), int(self.box_start[-1])} != {m}:
+        if sizes != {n} or {
+            len(self.labels),
+            len(self.ignore),
+            len(self.ann_index),
+            int(self.box_start[-1]),
+        } != {m}:
             raise ValueError("RecordStore: columns of different lengths")
 
     @classmethod
@@ -179,6 +194,10 @@ class RecordStore(Sequence[ImageRecord]):
                 return np.concatenate(parts)
             return np.zeros((0, width) if width else 0, dtype)
 
+        ann_index = [
+            np.arange(len(r.boxes), dtype=np.int64) if r.ann_index is None else r.ann_index
+            for r in records
+        ]
         return cls(
             paths=[r.path for r in records],
             file_names=[r.file_name for r in records],
@@ -190,6 +209,7 @@ class RecordStore(Sequence[ImageRecord]):
             boxes=joined("boxes", np.float32, 4),
             labels=joined("labels", np.int64).reshape(-1),
             ignore=joined("ignore", bool).reshape(-1),
+            ann_index=np.concatenate(ann_index).astype(np.int64) if records else None,
         )
 
     def __len__(self) -> int:
@@ -219,6 +239,7 @@ class RecordStore(Sequence[ImageRecord]):
             labels=self.labels[start:end].copy(),
             ignore=self.ignore[start:end].copy(),
             source=self.sources[i],
+            ann_index=self.ann_index[start:end].copy(),
         )
 
     def __iter__(self) -> Iterator[ImageRecord]:
@@ -256,6 +277,7 @@ class RecordStore(Sequence[ImageRecord]):
             boxes=self.boxes[box_keep],
             labels=self.labels[box_keep],
             ignore=self.ignore[box_keep],
+            ann_index=self.ann_index[box_keep],
         )
 
     def with_boxes(self, boxes: np.ndarray) -> RecordStore:
@@ -270,6 +292,7 @@ class RecordStore(Sequence[ImageRecord]):
         """Bytes held by the columns."""
         columns = (self.paths, self.file_names, self.sources)
         arrays = (self.image_ids, self.heights, self.widths, self.box_start, self.boxes)
+        arrays += (self.ann_index,)
         return (
             sum(c.nbytes for c in columns)
             + sum(a.nbytes for a in arrays)

@@ -1,4 +1,5 @@
-"""Masks predicted on a fixed RoI grid, pasted into the image at their boxes.
+"""Instance masks shared by detectors, metrics and deployment: masks predicted on a fixed RoI
+grid, pasted into the image at their boxes.
 
 The geometry is torchvision's documented one (``paste_masks_in_image``, after Detectron):
 the ``M x M`` mask gets a one-pixel zero border, so its box grows by ``(M + 2) / M`` about
