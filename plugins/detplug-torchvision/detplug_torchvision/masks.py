@@ -11,6 +11,7 @@ in a hard edge.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -43,3 +44,50 @@ def paste_masks(masks: Tensor, boxes: Tensor, image_size: tuple[int, int]) -> Te
                 top - y0 : bottom - y0, left - x0 : right - x0
             ]
     return pasted
+
+
+def image_masks(
+    prediction: dict, image_size: tuple[int, int], threshold: float = 0.5
+) -> Tensor | None:
+    """Binary masks (bool [D, H, W]) of a prediction in an image of ``image_size`` (H, W):
+    from ``masks`` ([D, 1, h, w] or [D, h, w] probabilities or 0/1 in any image size,
+    resized bilinearly when (h, w) differs) or from ``box_masks`` ([D, 1, M, M] on each
+    box's grid, pasted at ``boxes``, which must already be in that image's pixels). None
+    when the prediction has neither."""
+    height, width = image_size
+    if prediction.get("masks") is not None:
+        masks = torch.as_tensor(prediction["masks"])
+        if masks.dim() == 3:
+            masks = masks[:, None]
+        if masks.dtype == torch.bool or not masks.is_floating_point():
+            masks = masks.float()
+        if tuple(masks.shape[-2:]) != (height, width) and masks.shape[0]:
+            masks = F.interpolate(masks, size=(height, width), mode="bilinear", align_corners=False)
+    elif prediction.get("box_masks") is not None:
+        grids = torch.as_tensor(prediction["box_masks"]).float()
+        if grids.dim() == 3:
+            grids = grids[:, None]
+        boxes = torch.as_tensor(prediction["boxes"]).float().reshape(-1, 4)
+        masks = paste_masks(grids, boxes, (height, width))
+    else:
+        return None
+    return (
+        masks[:, 0] >= threshold
+        if masks.shape[0]
+        else masks.new_zeros((0, height, width), dtype=torch.bool)
+    )
+
+
+def encode_rle(masks: Tensor) -> list[dict]:
+    """COCO run-length encodings (``{"size": [H, W], "counts": str}``, pycocotools' compressed
+    form, as in COCO results files) of binary masks [D, H, W]."""
+    from pycocotools import mask as mask_utils
+
+    array = masks.to(torch.uint8).cpu().numpy()
+    if not len(array):
+        return []
+    encoded = mask_utils.encode(np.asfortranarray(array.transpose(1, 2, 0)))
+    return [
+        {"size": [int(v) for v in e["size"]], "counts": e["counts"].decode("ascii")}
+        for e in encoded
+    ]
