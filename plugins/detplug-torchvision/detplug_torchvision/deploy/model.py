@@ -15,6 +15,9 @@ INPUT_CONTRACT = (
     "int64 [K] (0-based class index into class_names)"
 )
 OUTPUT_NAMES = ("boxes", "scores", "labels")
+# Per-detection masks a detector may add (Mask R-CNN): ``masks`` [D, 1, h, w] in the network
+# input's pixels or ``box_masks`` [D, 1, M, M] on each box's grid.
+MASK_KEYS = ("masks", "box_masks")
 
 
 class DeployModel(nn.Module):
@@ -42,7 +45,8 @@ class DeployModel(nn.Module):
         return int(getattr(getattr(self.detector, "preprocessor", None), "size_divisible", 1))
 
     def detect(self, images: Sequence[Tensor]) -> list[dict[str, Tensor]]:
-        """One ``{"boxes", "scores", "labels"}`` per image, boxes in its own pixels."""
+        """One ``{"boxes", "scores", "labels"}`` per image, boxes in its own pixels, plus
+        the detector's :data:`MASK_KEYS` as it gave them (not mapped to the image)."""
         inputs, scales = [], []
         for image in images:
             x = image.float() / 255 if not image.is_floating_point() else image.float()
@@ -65,9 +69,15 @@ class DeployModel(nn.Module):
             boxes = boxes[inside]
             if scale is not None:
                 boxes = boxes * scale.to(boxes.device)
-            results.append(
-                {"boxes": boxes, "scores": out["scores"][inside], "labels": out["labels"][inside]}
-            )
+            result = {
+                "boxes": boxes,
+                "scores": out["scores"][inside],
+                "labels": out["labels"][inside],
+            }
+            for key in MASK_KEYS:  # as the detector gave them; Detector maps them to the image
+                if key in out:
+                    result[key] = out[key][inside]
+            results.append(result)
         return results
 
     def _run_by_padded_size(self, inputs: list[Tensor]) -> list[dict[str, Tensor]]:
