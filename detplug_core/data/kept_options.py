@@ -5,7 +5,8 @@ a data plugin makes of ``--data PATH``. What the user or the recipe said about *
 data is kept; what described the recipe's own data is not:
 
 * Options (``transforms``, ``filter_empty``, ``on_missing_image``, ``on_unknown_class``,
-  ``on_bad_image``, ``scan_images``, ``exif_orientation``) and every key a command-line
+  ``on_bad_image``, ``scan_images``, ``exif_orientation``, ``with_masks``: a mask recipe
+  needs the masks of the new data too) and every key a command-line
   override set on the dataset are applied to the new dataset, or refused by name when its
   class has no such parameter (a ``DataError``: never dropped silently).
 * Keys the data plugin sets (where the data is, its split, its classes) come from the data;
@@ -36,6 +37,7 @@ OPTION_KEYS = (
     "on_bad_image",
     "scan_images",
     "exif_orientation",
+    "with_masks",
 )
 
 
