@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from PIL import Image
+from PIL import Image, ImageDraw
 
 NAMES = ["circle", "square"]
 
@@ -61,3 +61,41 @@ def simple_dataset(root: Path, n_train: int = 6, n_val: int = 3, seed: int = 0) 
             write_image(root / "images" / split / f"{split}{i}.jpg", boxes=boxes, seed=i)
             write_labels(root / "labels" / split / f"{split}{i}.txt", rows)
     return write_data_yaml(root, train="images/train", val="images/val")
+
+
+def polygon_row(cls: int, points, width: int, height: int) -> str:
+    """``cls x1 y1 x2 y2 ...`` of ``points`` (x, y pixels), normalised."""
+    coords = " ".join(f"{x / width:.6f} {y / height:.6f}" for x, y in points)
+    return f"{cls} {coords}"
+
+
+def random_polygon(rng, width: int, height: int, n: int = 6):
+    """A star-shaped polygon (points sorted by angle about a centre) inside the image."""
+    cx, cy = rng.uniform(0.3, 0.7) * width, rng.uniform(0.3, 0.7) * height
+    radius = rng.uniform(0.15, 0.28) * min(width, height)
+    angles = np.sort(rng.uniform(0, 2 * np.pi, n))
+    radii = radius * rng.uniform(0.6, 1.0, n)
+    return [(cx + r * np.cos(a), cy + r * np.sin(a)) for a, r in zip(angles, radii, strict=True)]
+
+
+def segment_dataset(root: Path, n_train: int = 4, n_val: int = 2, seed: int = 0, **extra) -> Path:
+    """An Ultralytics/Roboflow segmentation export: ``train/images``, ``train/labels`` (and
+    ``valid``), one or two polygons per image, drawn filled; ``data.yaml`` with ``task:
+    segment`` and Roboflow's ``../train/images`` entries."""
+    rng = np.random.default_rng(seed)
+    for split, n in (("train", n_train), ("valid", n_val)):
+        for i in range(n):
+            rows, pixels = [], rng.integers(0, 60, (48, 64, 3), dtype=np.uint8)
+            image = Image.fromarray(pixels)
+            for k in range(1 + i % 2):
+                points = random_polygon(rng, 64, 48)
+                ImageDraw.Draw(image).polygon(points, fill=(200, 80 + 90 * k, 40))
+                rows.append(polygon_row(k, points, 64, 48))
+            (root / split / "images").mkdir(parents=True, exist_ok=True)
+            image.save(root / split / "images" / f"{split}{i}.jpg", quality=95)
+            write_labels(root / split / "labels" / f"{split}{i}.txt", rows)
+    spec = {"train": "../train/images", "val": "../valid/images", "nc": 2, "names": NAMES,
+            "task": "segment", **extra}  # fmt: skip
+    path = root / "data.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
