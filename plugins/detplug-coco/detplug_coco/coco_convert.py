@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
 
@@ -103,15 +104,24 @@ def detection_boxes(
     return Boxes(ids, np.asarray(cat_ids, np.int64)[labels], xywh, scores)
 
 
-def gt_annotations(gt: Boxes) -> list[dict]:
+def mask_areas(rles: Sequence[dict]) -> np.ndarray:
+    """Pixel count of each mask (float64), pycocotools' ``mask.area``."""
+    if not rles:
+        return np.zeros(0, np.float64)
+    return mask_utils.area(list(rles)).astype(np.float64)
+
+
+def gt_annotations(gt: Boxes, segs: Sequence[dict] | None = None) -> list[dict]:
     """COCO annotations; ``ignore`` becomes ``iscrowd=1``.
 
-    ``area`` is the box area (there are no masks here), which is what APs/APm/APl use.
+    Without ``segs`` (boxes only), ``area`` is the box area, which is what APs/APm/APl use.
+    With ``segs`` (one RLE per box, for iouType "segm"), each annotation gets its
+    ``segmentation`` and ``area`` is the mask's pixel count.
     Annotation ids start at 1: COCOeval stores the matched GT id in ``dtMatches`` and reads
     0 as "unmatched".
     """
-    area = gt.xywh[:, 2] * gt.xywh[:, 3]
-    return [
+    area = gt.xywh[:, 2] * gt.xywh[:, 3] if segs is None else mask_areas(segs)
+    anns = [
         {"id": i + 1, "image_id": img, "category_id": cat, "bbox": box, "area": a, "iscrowd": c}
         for i, (img, cat, box, a, c) in enumerate(
             zip(
@@ -124,10 +134,23 @@ def gt_annotations(gt: Boxes) -> list[dict]:
             )
         )
     ]
+    if segs is not None:
+        for ann, seg in zip(anns, segs, strict=True):
+            ann["segmentation"] = seg
+    return anns
 
 
-def detection_results(dt: Boxes) -> list[dict]:
-    """Entries of the standard COCO results JSON."""
+def detection_results(dt: Boxes, segs: Sequence[dict] | None = None) -> list[dict]:
+    """Entries of the standard COCO results JSON: with ``bbox`` (xywh), or, given ``segs``
+    (one RLE per detection), with ``segmentation`` instead (COCO's segm results format;
+    ``COCO.loadRes`` then takes each detection's area from its mask)."""
+    if segs is not None:
+        return [
+            {"image_id": img, "category_id": cat, "segmentation": seg, "score": score}
+            for img, cat, seg, score in zip(
+                dt.image_ids.tolist(), dt.cat_ids.tolist(), segs, dt.extra.tolist(), strict=True
+            )
+        ]
     return [
         {"image_id": img, "category_id": cat, "bbox": box, "score": score}
         for img, cat, box, score in zip(

@@ -23,10 +23,11 @@ from detplug_coco.coco_convert import (
     coco_results,
     detection_results,
     gt_annotations,
+    mask_areas,
 )
-from detplug_coco.coco_fast_eval import BoxEvaluation, evaluate_boxes
+from detplug_coco.coco_fast_eval import IOU_TYPES, CocoEvaluation, evaluate
 
-__all__ = ["BACKENDS", "BoxEvaluation", "check_backend", "run_cocoeval"]
+__all__ = ["BACKENDS", "IOU_TYPES", "CocoEvaluation", "check_backend", "run_cocoeval"]
 
 BACKENDS = ("vectorized", "pycocotools")
 
@@ -38,17 +39,19 @@ def check_backend(backend: str) -> str:
     return backend
 
 
-def _pycocotools(dataset: dict, results: list[dict], max_dets: Sequence[int]) -> BoxEvaluation:
+def _pycocotools(
+    dataset: dict, results: list[dict], max_dets: Sequence[int], iou_type: str = "bbox"
+) -> CocoEvaluation:
     coco_gt = coco_from_dict(dataset)
     coco_dt = coco_results(coco_gt, results)
-    coco_eval = COCOeval(coco_gt, coco_dt, "bbox")
+    coco_eval = COCOeval(coco_gt, coco_dt, iou_type)
     coco_eval.params.maxDets = list(max_dets)
     with captured_stdout() as out:
         coco_eval.evaluate()
         coco_eval.accumulate()
         coco_eval.summarize()
     table = "\n".join(line for line in out.getvalue().splitlines() if "Average" in line)
-    return BoxEvaluation(
+    return CocoEvaluation(
         stats=np.asarray(coco_eval.stats),
         precision=coco_eval.eval["precision"],
         recall=coco_eval.eval["recall"],
@@ -65,22 +68,35 @@ def run_cocoeval(
     dt: Boxes,
     max_dets: Sequence[int],
     backend: str,
-) -> BoxEvaluation:
-    """COCOeval (bbox) of ``backend`` over the ``images`` and ``categories`` (COCO entries),
-    the ground truth ``gt`` (``extra``: crowd) and the detections ``dt`` (``extra``: score)."""
+    masks: tuple[list[dict], list[dict]] | None = None,
+) -> CocoEvaluation:
+    """COCOeval of ``backend`` over the ``images`` and ``categories`` (COCO entries), the
+    ground truth ``gt`` (``extra``: crowd) and the detections ``dt`` (``extra``: score):
+    of their boxes (iouType "bbox"), or, when ``masks`` gives the RLE of every ground truth
+    and detection (in ``gt`` and ``dt`` order), of their masks (iouType "segm"; areas are
+    mask areas)."""
+    iou_type = "bbox" if masks is None else "segm"
+    gt_segs, dt_segs = masks if masks is not None else (None, None)
     if check_backend(backend) == "pycocotools":
-        dataset = {"images": images, "annotations": gt_annotations(gt), "categories": categories}
-        return _pycocotools(dataset, detection_results(dt), max_dets)
-    return evaluate_boxes(
+        dataset = {
+            "images": images,
+            "annotations": gt_annotations(gt, gt_segs),
+            "categories": categories,
+        }
+        return _pycocotools(dataset, detection_results(dt, dt_segs), max_dets, iou_type)
+    gt_columns = {"image_id": gt.image_ids, "category_id": gt.cat_ids, "iscrowd": gt.extra}
+    dt_columns = {"image_id": dt.image_ids, "category_id": dt.cat_ids, "score": dt.extra}
+    if gt_segs is None:
+        gt_columns.update(bbox=gt.xywh, area=gt.xywh[:, 2] * gt.xywh[:, 3])
+        dt_columns.update(bbox=dt.xywh)
+    else:
+        gt_columns.update(segmentation=gt_segs, area=mask_areas(gt_segs))
+        dt_columns.update(segmentation=dt_segs)
+    return evaluate(
         [im["id"] for im in images],
         [c["id"] for c in categories],
-        {
-            "image_id": gt.image_ids,
-            "category_id": gt.cat_ids,
-            "bbox": gt.xywh,
-            "area": gt.xywh[:, 2] * gt.xywh[:, 3],
-            "iscrowd": gt.extra,
-        },
-        {"image_id": dt.image_ids, "category_id": dt.cat_ids, "bbox": dt.xywh, "score": dt.extra},
+        gt_columns,
+        dt_columns,
         max_dets,
+        iou_type,
     )

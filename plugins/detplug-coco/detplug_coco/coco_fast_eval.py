@@ -1,5 +1,5 @@
-"""COCOeval for boxes on whole arrays: pycocotools' numbers, bit for bit, in a fraction of
-its time.
+"""COCOeval for boxes and masks on whole arrays: pycocotools' numbers, bit for bit, in a
+fraction of its time.
 
 pycocotools' ``COCOeval`` spends its time in Python loops: one ``evaluateImg`` per image,
 category and area range (greedy matching, detection by detection, per IoU threshold), then
@@ -7,8 +7,9 @@ one concatenation of every image's results per category, area range and detectio
 This module does the same arithmetic on arrays of all detections at once:
 
 * IoU of every (detection, ground truth) pair of the same image and category, with the
-  operations of pycocotools' ``bbIou`` in float64 (crowd regions: intersection over the
-  detection's area);
+  operations of pycocotools' ``bbIou`` in float64 for boxes, or pycocotools' own
+  ``mask.iou`` on the run-length encodings for masks, one call per image and category as
+  ``COCOeval.computeIoU`` makes (crowd regions: intersection over the detection's area);
 * the greedy matching, rank by rank (the r-th best detection of every image and category
   together): a detection takes, among the ground truths still free (crowd regions always
   are) with IoU >= the threshold, the best IoU, non-ignored ones first, ties to the later
@@ -19,7 +20,8 @@ This module does the same arithmetic on arrays of all detections at once:
 * ``summarize`` is pycocotools' own, run on these arrays.
 
 The tests compare every stat and the whole precision and recall arrays with pycocotools on
-random detections, crowd regions, empty images and more than 100 detections per image.
+random detections (boxes and masks), crowd regions, empty images and more than 100
+detections per image.
 """
 
 from __future__ import annotations
@@ -28,15 +30,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from pycocotools import mask as mask_utils
 from pycocotools.cocoeval import COCOeval, Params
 
 from detplug_coco.coco_convert import captured_stdout
 
-__all__ = ["BoxEvaluation", "evaluate_boxes"]
+__all__ = ["IOU_TYPES", "CocoEvaluation", "evaluate"]
+
+IOU_TYPES = ("bbox", "segm")
 
 
 @dataclass
-class BoxEvaluation:
+class CocoEvaluation:
     stats: np.ndarray  # COCOeval.stats
     precision: np.ndarray  # [T, R, K, A, M]
     recall: np.ndarray  # [T, K, A, M]
@@ -67,6 +72,31 @@ def _pair_ious(dt_box: np.ndarray, gt_box: np.ndarray, crowd: np.ndarray) -> np.
     return np.where((w > 0) & (h > 0), iou, 0.0)
 
 
+def _mask_pair_ious(
+    dt_segs: list[dict],
+    gt_segs: list[dict],
+    crowd: np.ndarray,
+    d_group: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+) -> np.ndarray:
+    """pycocotools' ``mask.iou`` of each group's detections (``dt_segs``, sorted by group)
+    against its ground truths (``gt_segs[lo:hi]``), flattened in pair order (detection by
+    detection, each against its group's ground truths in order)."""
+    parts = []
+    if not len(d_group):
+        return np.zeros(0, np.float64)
+    starts = np.flatnonzero(np.r_[True, d_group[1:] != d_group[:-1]]).tolist()
+    for start, end in zip(starts, [*starts[1:], len(d_group)], strict=True):
+        g_lo, g_hi = int(lo[start]), int(hi[start])
+        if g_hi > g_lo:
+            ious = mask_utils.iou(
+                dt_segs[start:end], gt_segs[g_lo:g_hi], crowd[g_lo:g_hi].astype(int).tolist()
+            )
+            parts.append(np.asarray(ious, np.float64).reshape(-1))
+    return np.concatenate(parts) if parts else np.zeros(0, np.float64)
+
+
 @dataclass
 class _Gts:
     group: np.ndarray  # image * K + category of each ground truth (sorted by it)
@@ -74,19 +104,28 @@ class _Gts:
     area: np.ndarray
     crowd: np.ndarray
     cat: np.ndarray
+    segs: list[dict]  # their masks (RLE) for segm, else empty
 
 
-def evaluate_boxes(
+def evaluate(
     image_ids: Sequence[int],
     cat_ids: Sequence[int],
-    gt: dict[str, np.ndarray],
-    dt: dict[str, np.ndarray],
+    gt: dict,
+    dt: dict,
     max_dets: Sequence[int] = (1, 10, 100),
-) -> BoxEvaluation:
-    """COCOeval (bbox) of detections ``dt`` (``image_id``, ``category_id``, ``bbox`` xywh
-    [N, 4], ``score``; results order) against ground truth ``gt`` (``image_id``,
-    ``category_id``, ``bbox``, ``area``, ``iscrowd``; annotation order)."""
-    params = Params(iouType="bbox")
+    iou_type: str = "bbox",
+) -> CocoEvaluation:
+    """COCOeval of detections ``dt`` (``image_id``, ``category_id``, ``score``, and
+    ``bbox`` xywh [N, 4] or, for ``iou_type="segm"``, ``segmentation``: a list of RLE;
+    results order) against ground truth ``gt`` (``image_id``, ``category_id``, ``bbox``
+    or ``segmentation``, ``area``, ``iscrowd``; annotation order).
+
+    For masks, a detection's area is its mask's (as ``COCO.loadRes`` sets it for results
+    without ``bbox``)."""
+    if iou_type not in IOU_TYPES:
+        raise ValueError(f"iou_type must be one of {list(IOU_TYPES)}, got {iou_type!r}")
+    segm = iou_type == "segm"
+    params = Params(iouType=iou_type)
     params.maxDets = [int(m) for m in max_dets]
     images = np.unique(np.asarray(image_ids, np.int64))
     cats = np.unique(np.asarray(cat_ids, np.int64))
@@ -99,10 +138,11 @@ def evaluate_boxes(
     order = np.argsort(g_img * num_k + g_cat, kind="stable")  # group, then file order
     gts = _Gts(
         group=(g_img * num_k + g_cat)[order],
-        box=np.asarray(gt["bbox"], np.float64).reshape(-1, 4)[order],
+        box=np.zeros((len(order), 4)) if segm else _xywh(gt["bbox"])[order],
         area=np.asarray(gt["area"], np.float64)[order],
         crowd=np.asarray(gt["iscrowd"], bool)[order],
         cat=g_cat[order],
+        segs=[gt["segmentation"][i] for i in order.tolist()] if segm else [],
     )
 
     d_img = _index(np.asarray(dt["image_id"], np.int64), images)
@@ -111,15 +151,18 @@ def evaluate_boxes(
     d_group = d_img * num_k + d_cat
     # per group, by score (mergesort: ties keep results order), at most max_dets[-1]
     order = np.lexsort((np.arange(len(d_score)), -d_score, d_group))
-    d_group, d_score = d_group[order], d_score[order]
-    d_box = np.asarray(dt["bbox"], np.float64).reshape(-1, 4)[order]
-    d_img, d_cat = d_img[order], d_cat[order]
+    d_group, d_score, d_img, d_cat = d_group[order], d_score[order], d_img[order], d_cat[order]
     starts = np.searchsorted(d_group, d_group, side="left")
     rank = np.arange(len(d_group)) - starts
     keep = rank < params.maxDets[-1]
-    d_group, d_score, d_box = d_group[keep], d_score[keep], d_box[keep]
-    d_img, d_cat, rank = d_img[keep], d_cat[keep], rank[keep]
-    d_area = d_box[:, 2] * d_box[:, 3]  # loadRes: bb[2] * bb[3]
+    d_group, d_score, d_img, d_cat, rank = (
+        d_group[keep],
+        d_score[keep],
+        d_img[keep],
+        d_cat[keep],
+        rank[keep],
+    )
+    source = order[keep]  # each kept detection's position in ``dt``
 
     # (detection, ground truth) pairs of the same group, with their IoU
     lo = np.searchsorted(gts.group, d_group, side="left")
@@ -127,7 +170,14 @@ def evaluate_boxes(
     counts = hi - lo
     pair_dt = np.repeat(np.arange(len(d_group)), counts)
     pair_gt = np.repeat(lo - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
-    pair_iou = _pair_ious(d_box[pair_dt], gts.box[pair_gt], gts.crowd[pair_gt])
+    if segm:
+        d_segs = [dt["segmentation"][i] for i in source.tolist()]
+        d_area = mask_utils.area(d_segs).astype(np.float64) if d_segs else np.zeros(0)
+        pair_iou = _mask_pair_ious(d_segs, gts.segs, gts.crowd, d_group, lo, hi)
+    else:
+        d_box = _xywh(dt["bbox"])[source]
+        d_area = d_box[:, 2] * d_box[:, 3]  # loadRes: bb[2] * bb[3]
+        pair_iou = _pair_ious(d_box[pair_dt], gts.box[pair_gt], gts.crowd[pair_gt])
 
     # matched[a, t, d] and ignored[a, t, d] as evaluateImg's dtMatches != 0 and dtIgnore
     matched = np.zeros((num_a, num_t, len(d_group)), bool)
@@ -208,18 +258,22 @@ def evaluate_boxes(
     return _summarized(params, images, cats, precision, recall)
 
 
+def _xywh(boxes: np.ndarray) -> np.ndarray:
+    return np.asarray(boxes, np.float64).reshape(-1, 4)
+
+
 def _summarized(
     params: Params, images: np.ndarray, cats: np.ndarray, precision: np.ndarray, recall: np.ndarray
-) -> BoxEvaluation:
+) -> CocoEvaluation:
     """pycocotools' own ``summarize`` over the arrays (the same stats, the same table)."""
-    coco_eval = COCOeval(iouType="bbox")
+    coco_eval = COCOeval(iouType=params.iouType)
     params.imgIds, params.catIds = images.tolist(), cats.tolist()
     coco_eval.params = params
     coco_eval.eval = {"precision": precision, "recall": recall}
     with captured_stdout() as out:
         coco_eval.summarize()
     table = "\n".join(line for line in out.getvalue().splitlines() if "Average" in line)
-    return BoxEvaluation(
+    return CocoEvaluation(
         stats=np.asarray(coco_eval.stats),
         precision=precision,
         recall=recall,

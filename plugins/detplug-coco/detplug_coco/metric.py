@@ -1,5 +1,5 @@
-"""``CocoMetric``: COCO box AP/AR with pycocotools' COCOeval numbers (computed on arrays by
-default, or by COCOeval itself), for any detplug dataset.
+"""``CocoMetric``: COCO box and mask AP/AR with pycocotools' COCOeval numbers (computed on
+arrays by default, or by COCOeval itself), for any detplug dataset.
 
 Ground truth is converted to the COCO API in memory (see ``coco_convert``), so VOC or
 synthetic datasets are evaluated the same way as COCO itself. See docs/metrics.md.
@@ -16,25 +16,31 @@ from typing import Any
 import numpy as np
 
 from detplug_coco.coco_convert import Boxes, detection_boxes, detection_results, gt_boxes
-from detplug_coco.coco_eval_backend import BoxEvaluation, check_backend, run_cocoeval
+from detplug_coco.coco_eval_backend import IOU_TYPES, CocoEvaluation, check_backend, run_cocoeval
+from detplug_coco.coco_segm import compact_masks, prediction_rles, target_rles
 from detplug_coco.registries import METRICS
 
-# Order of COCOeval.stats for iouType "bbox"; the AR{m} names follow ``max_dets``.
+# Order of COCOeval.stats (the same for "bbox" and "segm"); the AR{m} names follow
+# ``max_dets``. Box keys are bare (``mAP``), mask keys carry ``segm_`` (``segm_mAP``).
 _AP_KEYS = ("mAP", "AP50", "AP75", "APs", "APm", "APl")
 _AR_AREA_KEYS = ("ARs", "ARm", "ARl")
+_KEY_PREFIX = {"bbox": "", "segm": "segm_"}
 
 
 @METRICS.register()
 class CocoMetric:
-    """COCO box metrics (AP@[.5:.95], AP50, AP75, AP/AR by area, AR@max_dets) and per-class AP.
+    """COCO box and/or mask metrics (AP@[.5:.95], AP50, AP75, AP/AR by area, AR@max_dets)
+    and per-class AP.
 
     Args:
         classes: class names; label ``i`` is ``classes[i]`` (passed by the runner).
-        iou_type: only ``"bbox"`` (detplug targets carry no masks or keypoints).
+        iou_type: ``"bbox"`` (boxes), ``"segm"`` (instance masks) or a list of both
+            (``["bbox", "segm"]``: one pass over the predictions, both evaluations). Box
+            keys are ``mAP``, ``AP50``, ...; mask keys ``segm_mAP``, ``segm_AP50``, ...
         max_dets: COCOeval's three detections-per-image limits. The last must be 100:
             ``COCOeval.summarize`` reads mAP at ``maxDets=100`` whatever the params say.
-        outfile_prefix: if set, ``compute()`` writes ``<prefix>.bbox.json`` in the standard
-            COCO results format.
+        outfile_prefix: if set, ``compute()`` writes ``<prefix>.bbox.json`` and/or
+            ``<prefix>.segm.json`` (RLE ``segmentation``) in the standard COCO results format.
         classwise: compute per-class rows (``per_class()``) and add their table to
             ``summary``; when False ``per_class()`` returns ``[]``.
         label_to_cat_id: COCO category id of each label (e.g. the real COCO ids, from
@@ -49,15 +55,14 @@ class CocoMetric:
     def __init__(
         self,
         classes: Sequence[str],
-        iou_type: str = "bbox",
+        iou_type: str | Sequence[str] = "bbox",
         max_dets: Sequence[int] = (1, 10, 100),
         outfile_prefix: str | None = None,
         classwise: bool = True,
         label_to_cat_id: Sequence[int] | Mapping[int, int] | None = None,
         backend: str = "vectorized",
     ) -> None:
-        if iou_type != "bbox":
-            raise ValueError(f"CocoMetric: iou_type {iou_type!r} is not supported; use 'bbox'")
+        self.iou_types = _iou_types(iou_type)
         max_dets = [int(m) for m in max_dets]
         if len(max_dets) != 3 or max_dets != sorted(set(max_dets)) or max_dets[2] != 100:
             raise ValueError(
@@ -73,6 +78,11 @@ class CocoMetric:
         self.cat_ids = self._cat_ids(label_to_cat_id)
         self.summary = ""  # COCOeval's printed table (+ per-class table), for logging
         self.reset()
+
+    @property
+    def segm(self) -> bool:
+        """Whether masks are evaluated (``iou_type`` includes ``"segm"``)."""
+        return "segm" in self.iou_types
 
     def _cat_ids(self, mapping: Sequence[int] | Mapping[int, int] | None) -> list[int]:
         n = len(self.classes)
@@ -98,10 +108,27 @@ class CocoMetric:
         self._image_ids: set[int] = set()
         self._gt: list[Boxes] = []  # per image
         self._dt: list[Boxes] = []
+        self._gt_segs: list[dict] = []  # one RLE per ground truth / detection, for segm
+        self._dt_segs: list[dict] = []
         self._per_class: list[dict] | None = None
 
+    def keys(self) -> list[str]:
+        """The keys ``compute()`` returns, in order."""
+        names = [*_AP_KEYS, *(f"AR{m}" for m in self.max_dets), *_AR_AREA_KEYS]
+        return [_KEY_PREFIX[t] + name for t in self.iou_types for name in names]
+
+    def prepare(
+        self, predictions: Sequence[Mapping], targets: Sequence[Mapping]
+    ) -> tuple[list[dict], list[dict]]:
+        """One batch made compact for keeping until ``compute()`` (the evaluator calls this
+        per batch, on the rank that predicted it): dense masks (predictions' ``masks`` or
+        ``box_masks``, targets' ``masks``) become one RLE per box under ``masks_rle`` when
+        masks are evaluated, and are dropped when they are not. The inputs are unchanged."""
+        return compact_masks(predictions, targets, keep_segm=self.segm)
+
     def update(self, predictions: Sequence[Mapping], targets: Sequence[Mapping]) -> None:
-        """Add one batch: ``predictions[i]`` are the detections for ``targets[i]``."""
+        """Add one batch: ``predictions[i]`` are the detections for ``targets[i]`` (dense or
+        ``prepare``d masks both work)."""
         if len(predictions) != len(targets):
             raise ValueError(
                 f"CocoMetric.update: {len(predictions)} predictions for {len(targets)} targets"
@@ -122,6 +149,16 @@ class CocoMetric:
                 image.update(height=height, width=width)
             gt = gt_boxes(target, image_id, self.cat_ids, where)
             dt = detection_boxes(pred, image_id, self.cat_ids, where)
+            if self.segm:
+                gt_segs = _counted(target_rles(target, where), len(gt.extra), "ground truth", where)
+                dt_segs = _counted(
+                    prediction_rles(pred, target, where), len(dt.extra), "detection", where
+                )
+                if "height" not in image and (gt_segs or dt_segs):
+                    height, width = (gt_segs or dt_segs)[0]["size"]
+                    image.update(height=int(height), width=int(width))
+                self._gt_segs.extend(gt_segs)
+                self._dt_segs.extend(dt_segs)
             self._image_ids.add(image_id)
             self._images.append(image)
             self._gt.append(gt)
@@ -129,67 +166,110 @@ class CocoMetric:
 
     def compute(self) -> dict[str, float]:
         """Run COCOeval on everything seen; values are COCOeval's ``stats`` (-1 = undefined)."""
-        keys = [*_AP_KEYS, *(f"AR{m}" for m in self.max_dets), *_AR_AREA_KEYS]
+        keys = self.keys()
         if self.outfile_prefix is not None:
             self._write_results()
         if not self._images:
             self.summary = "CocoMetric: no images were evaluated"
-            undefined = {"num_gt": 0, "AP": -1.0, "AP50": -1.0, "AP75": -1.0}
-            self._per_class = [{"class": c, **undefined} for c in self.classes]
+            self._per_class = [self._undefined_row(c) for c in self.classes]
             return dict.fromkeys(keys, -1.0)
         self._gt = [Boxes.concat(self._gt, bool)]  # one array each from here on
         self._dt = [Boxes.concat(self._dt, np.float64)]
         categories = [
             {"id": cid, "name": name} for cid, name in zip(self.cat_ids, self.classes, strict=True)
         ]
-        evaluation = run_cocoeval(
-            self._images, categories, self._gt[0], self._dt[0], self.max_dets, self.backend
-        )
-        self._per_class = self._class_rows(evaluation) if self.classwise else []
-        self.summary = evaluation.table + ("\n" + self._class_table() if self._per_class else "")
-        return {k: float(v) for k, v in zip(keys, evaluation.stats, strict=True)}
+        stats, tables = [], []
+        rows: list[dict] = [{"class": c, "num_gt": n} for c, n in self._num_gt()]
+        for iou_type in self.iou_types:
+            masks = (self._gt_segs, self._dt_segs) if iou_type == "segm" else None
+            evaluation = run_cocoeval(
+                self._images,
+                categories,
+                self._gt[0],
+                self._dt[0],
+                self.max_dets,
+                self.backend,
+                masks,
+            )
+            stats.extend(evaluation.stats.tolist())
+            tables.append(evaluation.table)
+            if self.classwise:
+                self._add_class_columns(rows, evaluation, _KEY_PREFIX[iou_type])
+        self._per_class = rows if self.classwise else []
+        if self.iou_types == ("bbox",):
+            self.summary = tables[0]
+        else:
+            self.summary = "\n".join(
+                f"iou_type {t}:\n{table}" for t, table in zip(self.iou_types, tables, strict=True)
+            )
+        if self._per_class:
+            self.summary += "\n" + self._class_table()
+        return {k: float(v) for k, v in zip(keys, stats, strict=True)}
 
     def per_class(self) -> list[dict]:
-        """Rows ``{class, num_gt, AP, AP50, AP75}`` from the last ``compute()``."""
+        """Rows ``{class, num_gt, AP, AP50, AP75}`` (box), with ``segm_AP``, ``segm_AP50``,
+        ``segm_AP75`` for masks, from the last ``compute()``."""
         if self._per_class is None:
             raise RuntimeError("CocoMetric.per_class() needs compute() first")
         return self._per_class if self.classwise else []
 
-    def _class_rows(self, evaluation: BoxEvaluation) -> list[dict]:
+    def _class_columns(self) -> list[str]:
+        return [_KEY_PREFIX[t] + c for t in self.iou_types for c in ("AP", "AP50", "AP75")]
+
+    def _undefined_row(self, name: str) -> dict:
+        return {"class": name, "num_gt": 0, **dict.fromkeys(self._class_columns(), -1.0)}
+
+    def _num_gt(self) -> list[tuple[str, int]]:
+        """Non-crowd ground truths of each class."""
+        gt = self._gt[0]
+        num_gt = Counter(gt.cat_ids[~gt.extra].tolist())
+        return [(name, num_gt[cid]) for name, cid in zip(self.classes, self.cat_ids, strict=True)]
+
+    def _add_class_columns(self, rows: list[dict], evaluation: CocoEvaluation, key: str) -> None:
         # precision: [T iou, R recall, K class, A area, M maxDets]; area 0 is "all", maxDets
         # -1 is 100. A class without non-crowd GT is all -1 there, and is reported as -1.
         precision = evaluation.precision[:, :, :, 0, -1]
         iou_thrs = evaluation.iou_thrs
         k_of = {cid: k for k, cid in enumerate(evaluation.cat_ids)}
-        gt = self._gt[0]
-        num_gt = Counter(gt.cat_ids[~gt.extra].tolist())
-        rows = []
-        for name, cid in zip(self.classes, self.cat_ids, strict=True):
+        for row, cid in zip(rows, self.cat_ids, strict=True):
             prec = precision[:, :, k_of[cid]]
-            rows.append(
-                {
-                    "class": name,
-                    "num_gt": num_gt[cid],
-                    "AP": _mean_defined(prec),
-                    "AP50": _mean_defined(prec[np.isclose(iou_thrs, 0.5)]),
-                    "AP75": _mean_defined(prec[np.isclose(iou_thrs, 0.75)]),
-                }
-            )
-        return rows
+            row[f"{key}AP"] = _mean_defined(prec)
+            row[f"{key}AP50"] = _mean_defined(prec[np.isclose(iou_thrs, 0.5)])
+            row[f"{key}AP75"] = _mean_defined(prec[np.isclose(iou_thrs, 0.75)])
 
     def _class_table(self) -> str:
-        lines = [f"{'class':<20} {'num_gt':>7} {'AP':>6} {'AP50':>6} {'AP75':>6}"]
+        columns = self._class_columns()
+        lines = [f"{'class':<20} {'num_gt':>7} " + " ".join(f"{c:>9}" for c in columns)]
         for r in self._per_class or []:
-            lines.append(
-                f"{r['class'][:20]:<20} {r['num_gt']:>7d} {r['AP']:>6.3f} "
-                f"{r['AP50']:>6.3f} {r['AP75']:>6.3f}"
-            )
+            numbers = " ".join(f"{r[c]:>9.3f}" for c in columns)
+            lines.append(f"{r['class'][:20]:<20} {r['num_gt']:>7d} {numbers}")
         return "\n".join(lines)
 
     def _write_results(self) -> None:
-        path = Path(f"{self.outfile_prefix}.bbox.json")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(detection_results(Boxes.concat(self._dt, np.float64))))
+        dt = Boxes.concat(self._dt, np.float64)
+        for iou_type in self.iou_types:
+            segs = self._dt_segs if iou_type == "segm" else None
+            path = Path(f"{self.outfile_prefix}.{iou_type}.json")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(detection_results(dt, segs)))
+
+
+def _iou_types(iou_type: str | Sequence[str]) -> tuple[str, ...]:
+    """``iou_type`` as a tuple of distinct known types, in the given order."""
+    types = (iou_type,) if isinstance(iou_type, str) else tuple(iou_type)
+    unknown = [t for t in types if t not in IOU_TYPES]
+    if not types or unknown or len(set(types)) != len(types):
+        raise ValueError(
+            f"CocoMetric: iou_type must be 'bbox', 'segm' or a list of both, got {iou_type!r}"
+        )
+    return types
+
+
+def _counted(segs: list[dict], n: int, what: str, where: str) -> list[dict]:
+    """``segs`` if there is one per box."""
+    if len(segs) != n:
+        raise ValueError(f"{where}: {len(segs)} {what} masks for {n} boxes")
+    return segs
 
 
 def _mean_defined(values: np.ndarray) -> float:

@@ -317,7 +317,9 @@ def test_bad_inputs_are_named():
     with pytest.raises(ValueError, match="ending in 100"):
         CocoMetric(classes=["a"], max_dets=(1, 10, 300))
     with pytest.raises(ValueError, match="iou_type"):
-        CocoMetric(classes=["a"], iou_type="segm")
+        CocoMetric(classes=["a"], iou_type="keypoints")
+    with pytest.raises(ValueError, match="iou_type"):
+        CocoMetric(classes=["a"], iou_type=["bbox", "bbox"])
     with pytest.raises(ValueError, match="distinct"):
         CocoMetric(classes=["a", "b"], label_to_cat_id=[3, 3])
 
