@@ -39,6 +39,17 @@ class MaskRCNN(FasterRCNN):
                 f"got {type(self.roi_head).__name__}"
             )
 
+    @property
+    def mask_paste(self) -> bool:
+        """Eval masks pasted in the input image (``masks``, True) or left per box
+        (``box_masks``, False): MaskPostprocess's ``paste``. Deployment (DeployModel) sets
+        it to False and pastes at the boxes in the original image's pixels itself."""
+        return self.roi_head.mask_postprocess.paste
+
+    @mask_paste.setter
+    def mask_paste(self, paste: bool) -> None:
+        self.roi_head.mask_postprocess.paste = bool(paste)
+
     def training_targets(
         self,
         targets: Sequence[dict[str, Any]],

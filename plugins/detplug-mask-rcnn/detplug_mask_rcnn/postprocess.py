@@ -35,7 +35,7 @@ class MaskPostprocess:
     ) -> list[dict[str, Tensor]]:
         """``mask_logits`` [D, C + 1, M, M] for the detections of all images in order
         (labels 0..C-1, so a detection's map is at its label + 1)."""
-        counts = [len(d["boxes"]) for d in detections]
+        counts = [d["boxes"].shape[0] for d in detections]  # sizes, not ints: exportable
         out = []
         for logits, det, size in zip(
             mask_logits.split(counts), detections, image_sizes, strict=True

@@ -1,7 +1,9 @@
 """Run an exported file next to the eager model (``detplug export --check``).
 
-A float export must give PyTorch's detections (:func:`parity_lines`); an int8 export
-cannot, so its check is the change of the config's metric on the validation images
+A float export must give PyTorch's detections (:func:`parity_lines`), and a mask model's
+masks (IoU at least :data:`~detplug_torchvision.deploy.parity.MIN_MASK_IOU` per matched
+detection, against the eager masks pasted at the original image size as ``Detector`` pastes
+them); an int8 export cannot, so its check is the change of the config's metric on the validation images
 (:func:`metric_change`). A check that fails raises :class:`ExportCheckError`: the command
 exits non-zero, with the file kept for inspection.
 """
@@ -18,11 +20,13 @@ from torch import Tensor
 
 from detplug_core.errors import DetplugError
 from detplug_torchvision.deploy.export import load_pt2
-from detplug_torchvision.deploy.model import DeployModel
-from detplug_torchvision.deploy.parity import compare
+from detplug_torchvision.deploy.model import MASK_THRESHOLD, DeployModel
+from detplug_torchvision.deploy.parity import MIN_MASK_IOU, Parity, compare
 from detplug_torchvision.deploy.validation import ValidationSet
+from detplug_torchvision.masks import image_masks
 
-Outputs = tuple[np.ndarray, np.ndarray, np.ndarray]
+# (boxes, scores, labels), and masks uint8 [K, H, W] fourth for a mask model.
+Outputs = tuple[np.ndarray, ...]
 
 
 class ExportCheckError(DetplugError):
@@ -34,8 +38,8 @@ class ExportCheckError(DetplugError):
 def exported_runner(
     path: Path, fmt: str, threads: int | None = None
 ) -> Callable[[Tensor], Outputs]:
-    """A callable: one uint8 ``[3, H, W]`` image -> (boxes, scores, labels) numpy arrays,
-    from the exported file (the session or program is loaded once)."""
+    """A callable: one uint8 ``[3, H, W]`` image -> (boxes, scores, labels[, masks]) numpy
+    arrays, from the exported file (the session or program is loaded once)."""
     if fmt == "onnx":
         import onnxruntime as ort
 
@@ -55,11 +59,23 @@ def exported_runner(
 
 
 def eager_runner(model: DeployModel) -> Callable[[Tensor], Outputs]:
+    """The eager model as :func:`exported_runner`'s callable. Masks are pasted at the
+    original image's size by :func:`detplug_torchvision.masks.image_masks`, as
+    ``Detector`` pastes them, not by the exported graph's own pasting: the check compares
+    the file with what PyTorch gives a user."""
     model = model.cpu().eval()
 
     def run(image: Tensor) -> Outputs:
+        size = (int(image.shape[-2]), int(image.shape[-1]))
         with torch.inference_mode():
-            return tuple(t.numpy() for t in model(image.cpu()))  # type: ignore[return-value]
+            out = model.detect([image.cpu()])[0]
+            masks = image_masks(out, size, MASK_THRESHOLD)
+        outputs = (
+            out["boxes"].float().numpy(),
+            out["scores"].float().numpy(),
+            out["labels"].to(torch.int64).numpy(),
+        )
+        return outputs if masks is None else (*outputs, masks.to(torch.uint8).numpy())
 
     return run
 
@@ -90,7 +106,7 @@ def parity_lines(
         lines.append(
             f"check {item.name} ({size[0]}x{size[1]}): {parity.matched} detections matched, "
             f"{parity.unmatched} unmatched, box diff {parity.box_diff:.1e} of the image size, "
-            f"score diff {parity.score_diff:.1e}: {verdict}"
+            f"score diff {parity.score_diff:.1e}{_masks(parity, len(ref) > 3)}: {verdict}"
         )
     if not compared:
         lines.append(
@@ -104,6 +120,16 @@ def parity_lines(
             f"{len(images)} check images (above); the file is kept for inspection"
         )
     return lines, failure
+
+
+def _masks(parity: Parity, eager_masks: bool) -> str:
+    """The masks' part of a check line ("" for a model without masks)."""
+    if parity.masks_missing:
+        side = "the exported file" if eager_masks else "PyTorch"
+        return f", masks: {side} gives none"
+    if parity.mask_iou is None:
+        return ""
+    return f", lowest mask IoU {parity.mask_iou:.4f} (at least {MIN_MASK_IOU} needed)"
 
 
 def metric_change(

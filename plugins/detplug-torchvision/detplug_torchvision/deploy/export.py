@@ -168,26 +168,32 @@ def export_onnx(
 
 
 def name_inputs_and_outputs(proto: Any, dynamic: bool) -> None:
-    """The graph's input ``image`` and outputs ``boxes``, ``scores``, ``labels`` (the
-    exporter names outputs after the ops that made them, e.g. ``index_9``), and their free
-    dimensions ``height``, ``width`` and ``detections`` (the exporter's are ``s62``,
-    ``Min(100, u3)``)."""
+    """The graph's input ``image`` and outputs ``boxes``, ``scores``, ``labels`` and, for a
+    mask model, ``masks`` (the exporter names outputs after the ops that made them, e.g.
+    ``index_9``), and their free dimensions ``height``, ``width`` and ``detections`` (the
+    exporter's are ``s62``, ``Min(100, u3)``)."""
     graph = proto.graph
     renames = {graph.input[0].name: INPUT_NAME}
-    renames.update({out.name: name for out, name in zip(graph.output, OUTPUT_NAMES, strict=True)})
+    names = OUTPUT_NAMES[: len(graph.output)]
+    renames.update({out.name: name for out, name in zip(graph.output, names, strict=True)})
     for node in graph.node:
         node.input[:] = [renames.get(n, n) for n in node.input]
         node.output[:] = [renames.get(n, n) for n in node.output]
     for value in [*graph.input, *graph.output, *graph.value_info]:
         value.name = renames.get(value.name, value.name)
+    sizes: dict[str, str] = {}  # the exporter's names of the input's free dims -> ours
     if dynamic:
         for dim, name in zip(graph.input[0].type.tensor_type.shape.dim, INPUT_DIMS, strict=True):
             if not dim.HasField("dim_value"):
+                sizes[dim.dim_param] = name
                 dim.dim_param = name
     for out in graph.output:
-        dim = out.type.tensor_type.shape.dim[0]
-        if not dim.HasField("dim_value"):
-            dim.dim_param = DETECTIONS_DIM
+        first, *rest = out.type.tensor_type.shape.dim
+        if not first.HasField("dim_value"):
+            first.dim_param = DETECTIONS_DIM
+        for dim in rest:  # the masks' [height, width]: the input's
+            if not dim.HasField("dim_value") and dim.dim_param in sizes:
+                dim.dim_param = sizes[dim.dim_param]
 
 
 def export_pt2(

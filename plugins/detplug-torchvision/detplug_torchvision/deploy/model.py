@@ -5,16 +5,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
+from detplug_torchvision.deploy.mask_paste import paste_masks_in_graph
 from detplug_torchvision.deploy.resize import EvalResize
 
 INPUT_CONTRACT = (
     "image: uint8 RGB tensor [3, H, W] of any size (H, W >= 1); outputs: boxes float32 [K, 4] "
     "(x1, y1, x2, y2 in the input image's pixels), scores float32 [K] (best first), labels "
-    "int64 [K] (0-based class index into class_names)"
+    "int64 [K] (0-based class index into class_names); a mask model adds masks uint8 [K, H, W] "
+    "(1 where the instance's mask probability is at least 0.5, in the input image's pixels)"
 )
-OUTPUT_NAMES = ("boxes", "scores", "labels")
+OUTPUT_NAMES = ("boxes", "scores", "labels", "masks")
+MASK_THRESHOLD = 0.5  # mask probability -> binary mask, as everywhere in detplug
 # Per-detection masks a detector may add (Mask R-CNN): ``masks`` [D, 1, h, w] in the network
 # input's pixels or ``box_masks`` [D, 1, M, M] on each box's grid.
 MASK_KEYS = ("masks", "box_masks")
@@ -24,9 +28,18 @@ class DeployModel(nn.Module):
     """Test-time resize, normalisation and padding, the detector, and boxes mapped back.
 
     ``forward(image)`` takes one uint8 RGB ``[3, H, W]`` image (the exported contract,
-    :data:`INPUT_CONTRACT`) and returns ``(boxes [K, 4], scores [K], labels [K])``.
-    :meth:`detect` runs a list of images of any sizes (uint8, or float in 0..1). The
-    detector is any detplug model with torchvision's detection API in eval mode.
+    :data:`INPUT_CONTRACT`) and returns ``(boxes [K, 4], scores [K], labels [K])``, and
+    for a mask model ``masks`` uint8 ``[K, H, W]`` fourth (mask probability >= 0.5, in
+    the image's own pixels). :meth:`detect` runs a list of images of any sizes (uint8,
+    or float in 0..1). The detector is any detplug model with torchvision's detection API
+    in eval mode.
+
+    Masks: a detector with a ``mask_paste`` switch (detplug-mask-rcnn's MaskRCNN) is set
+    to give its masks per box (``box_masks`` [K, 1, M, M]); ``forward`` pastes them at
+    the boxes in the original image's pixels, as torchvision does, with
+    :func:`~detplug_torchvision.deploy.mask_paste.paste_masks_in_graph` (the pasting
+    an exported graph can hold). Masks pasted in the resized network input (``masks``)
+    are resized to the image bilinearly instead.
 
     Batching never changes an answer: only images whose network inputs pad to the same
     size run through the network together (each is then padded exactly as it is alone),
@@ -38,6 +51,8 @@ class DeployModel(nn.Module):
         super().__init__()
         self.detector = detector.eval()
         self.resize = resize
+        if hasattr(detector, "mask_paste"):  # the documented switch of mask detectors
+            detector.mask_paste = False
 
     @property
     def size_divisible(self) -> int:
@@ -96,9 +111,20 @@ class DeployModel(nn.Module):
                 outputs[i] = out
         return outputs  # type: ignore[return-value]
 
-    def forward(self, image: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def forward(self, image: Tensor) -> tuple[Tensor, ...]:
         out = self.detect([image])[0]
-        return out["boxes"], out["scores"].float(), out["labels"].to(torch.int64)
+        outputs = (out["boxes"], out["scores"].float(), out["labels"].to(torch.int64))
+        size = (image.shape[-2], image.shape[-1])
+        if "box_masks" in out:
+            masks = paste_masks_in_graph(out["box_masks"], out["boxes"], size)
+        elif "masks" in out:  # pasted in the network input: resized to the image
+            masks = F.interpolate(
+                out["masks"].float(), size=size, mode="bilinear", align_corners=False
+            )
+            masks = masks[:, 0]
+        else:
+            return outputs
+        return (*outputs, (masks >= MASK_THRESHOLD).to(torch.uint8))
 
 
 def _as_float(size: int | torch.SymInt) -> Tensor:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+MIN_MASK_IOU = 0.99  # the lowest mask IoU of a matched detection that counts as the same
 
 
 @dataclass
@@ -12,15 +15,26 @@ class Parity:
     """``box_diff``: largest coordinate difference over the image's longer side;
     ``score_diff``: largest score difference; ``unmatched``: detections of either side
     without a partner, apart from those excused (scores within ``margin`` of the threshold,
-    or tied with another score: their presence or order is rounding, not a difference)."""
+    or tied with another score: their presence or order is rounding, not a difference).
+
+    ``mask_iou``: with masks on both sides, the lowest IoU of the binary masks of a matched
+    pair (1.0 when nothing matched); ``None`` when neither side has masks.
+    ``masks_missing``: one side has masks and the other has none.
+    """
 
     matched: int
     unmatched: int
     box_diff: float
     score_diff: float
+    mask_iou: float | None = None
+    masks_missing: bool = False
 
-    def ok(self, tol: float = 1e-4) -> bool:
-        return self.unmatched == 0 and self.box_diff <= tol and self.score_diff <= tol
+    def ok(self, tol: float = 1e-4, min_mask_iou: float = MIN_MASK_IOU) -> bool:
+        boxes_ok = self.unmatched == 0 and self.box_diff <= tol and self.score_diff <= tol
+        masks_ok = not self.masks_missing and (
+            self.mask_iou is None or self.mask_iou >= min_mask_iou
+        )
+        return boxes_ok and masks_ok
 
 
 def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
@@ -41,23 +55,35 @@ def _excused(scores: np.ndarray, index: int, threshold: float, margin: float) ->
     return bool(near_threshold or tied)
 
 
+def mask_ious(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of each pair of binary masks ``a[i]``, ``b[i]`` ([P, H, W], nonzero = inside):
+    [P], 1.0 where both are empty (they agree)."""
+    a = np.asarray(a).reshape(len(a), -1) != 0
+    b = np.asarray(b).reshape(len(b), -1) != 0
+    inter = (a & b).sum(axis=1)
+    union = (a | b).sum(axis=1)
+    return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
+
+
 def compare(
-    ref: tuple[np.ndarray, np.ndarray, np.ndarray],
-    other: tuple[np.ndarray, np.ndarray, np.ndarray],
+    ref: Sequence[np.ndarray],
+    other: Sequence[np.ndarray],
     image_size: tuple[int, int],
     score_threshold: float = 0.0,
     margin: float = 1e-4,
     min_iou: float = 0.5,
 ) -> Parity:
-    """``ref``/``other``: (boxes [K, 4], scores [K], labels [K]) as numpy arrays. Each ref
-    detection, best first, takes the unmatched same-label detection of ``other`` with IoU at
-    least ``min_iou`` (zero-area boxes: coordinates within 1e-3 of the image size) and the
-    closest coordinates and score."""
-    rb, rs, rl = (np.asarray(x, dtype=np.float64) for x in ref)
-    ob, os_, ol = (np.asarray(x, dtype=np.float64) for x in other)
+    """``ref``/``other``: (boxes [K, 4], scores [K], labels [K]) as numpy arrays, and
+    binary masks [K, H, W] fourth for a mask model. Each ref detection, best first, takes
+    the unmatched same-label detection of ``other`` with IoU at least ``min_iou``
+    (zero-area boxes: coordinates within 1e-3 of the image size) and the closest
+    coordinates and score; the masks of matched detections are then compared."""
+    rb, rs, rl = (np.asarray(x, dtype=np.float64) for x in ref[:3])
+    ob, os_, ol = (np.asarray(x, dtype=np.float64) for x in other[:3])
     used = np.zeros(len(os_), dtype=bool)
     box_diff = score_diff = 0.0
     matched = unmatched = 0
+    pairs: list[tuple[int, int]] = []
     scale = float(max(image_size))
     for i in np.argsort(-rs, kind="stable"):
         candidates = np.where((~used) & (ol == rl[i]))[0]
@@ -74,8 +100,16 @@ def compare(
             continue
         used[best] = True
         matched += 1
+        pairs.append((int(i), best))
         box_diff = max(box_diff, float(np.abs(rb[i] - ob[best]).max()) / scale)
         score_diff = max(score_diff, float(abs(rs[i] - os_[best])))
     for j in np.where(~used)[0]:
         unmatched += not _excused(os_, j, score_threshold, margin)
-    return Parity(matched, unmatched, box_diff, score_diff)
+    parity = Parity(matched, unmatched, box_diff, score_diff)
+    if (len(ref) > 3) != (len(other) > 3):
+        parity.masks_missing = True
+    elif len(ref) > 3:
+        mine, theirs = [p[0] for p in pairs], [p[1] for p in pairs]
+        ious = mask_ious(np.asarray(ref[3])[mine], np.asarray(other[3])[theirs])
+        parity.mask_iou = float(ious.min()) if len(ious) else 1.0
+    return parity

@@ -19,7 +19,7 @@ from torch import Tensor
 
 from detplug_core.errors import DetplugError
 
-Predict = Callable[[Tensor], tuple[Any, Any, Any]]
+Predict = Callable[[Tensor], tuple[Any, ...]]
 
 
 @dataclass
@@ -40,7 +40,8 @@ class ValidationSet:
 
     def evaluate(self, predict: Predict, limit: int | None = None) -> dict[str, float]:
         """The config's metrics (``prefix/key`` -> value) of ``predict`` (one uint8 image ->
-        boxes, scores, labels) over the first ``limit`` images."""
+        boxes, scores, labels, and a mask model's masks [K, H, W] in the image's pixels)
+        over the first ``limit`` images."""
         from detplug_core.runner.builders import build_metrics
 
         metrics, prefixes = build_metrics(self.metrics_cfg, self.dataset, "validation")
@@ -50,12 +51,14 @@ class ValidationSet:
             metric.reset()
         for index in _indices(len(self), limit):
             image, target = self.dataset[index]
-            boxes, scores, labels = predict(image.as_subclass(Tensor))
+            boxes, scores, labels, *masks = predict(image.as_subclass(Tensor))
             pred = {
                 "boxes": torch.as_tensor(boxes, dtype=torch.float32).reshape(-1, 4),
                 "scores": torch.as_tensor(scores, dtype=torch.float32).reshape(-1),
                 "labels": torch.as_tensor(labels, dtype=torch.int64).reshape(-1),
             }
+            if masks:  # [K, H, W] 0/1 in the image's pixels
+                pred["masks"] = torch.as_tensor(masks[0])
             gt = dict(target)
             gt["boxes"] = torch.as_tensor(gt["boxes"]).as_subclass(Tensor).float()
             for metric in metrics:
