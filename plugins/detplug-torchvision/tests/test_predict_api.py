@@ -100,6 +100,7 @@ def test_score_threshold_and_class_names(detector, photo):
     assert some.class_names == [CLASSES[i] for i in some.labels.tolist()]
     row = some.to_list()[0]
     assert set(row) == {"box", "score", "label", "class_name"} and len(row["box"]) == 4
+    assert some.masks is None  # a boxes-only model
 
 
 def test_from_config_and_weights(checkpoint, photo, tmp_path):

@@ -14,8 +14,11 @@ from detplug_torchvision.deploy.model import DeployModel
 from detplug_torchvision.deploy.resize import eval_resize_from_config
 from detplug_torchvision.inference.inputs import ImageInput, is_single_image, to_image_tensor
 from detplug_torchvision.inference.loading import LoadedModel, load_model
+from detplug_torchvision.masks import encode_rle, image_masks
 
 __all__ = ["Detections", "Detector"]
+
+MASK_THRESHOLD = 0.5  # mask probability -> binary mask, as everywhere in detplug
 
 
 @dataclass
@@ -24,7 +27,8 @@ class Detections:
 
     ``boxes`` float32 ``[K, 4]`` (x1, y1, x2, y2 in the image's own pixels), ``scores``
     float32 ``[K]``, ``labels`` int64 ``[K]`` (0-based), ``class_names`` the K names,
-    ``image_size`` the image's ``(height, width)``.
+    ``image_size`` the image's ``(height, width)``; ``masks`` bool ``[K, H, W]`` of the
+    image's own size (a mask model, e.g. Mask R-CNN; ``None`` for a boxes-only model).
     """
 
     boxes: Tensor
@@ -32,14 +36,17 @@ class Detections:
     labels: Tensor
     class_names: list[str]
     image_size: tuple[int, int]
+    masks: Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.scores.shape[0])
 
     def to_list(self) -> list[dict[str, Any]]:
         """One plain dict per detection: ``box`` [x1, y1, x2, y2], ``score``, ``label``,
-        ``class_name`` (JSON-ready)."""
-        return [
+        ``class_name``, and with masks ``segmentation``: the mask as COCO's compressed RLE
+        (``{"size": [H, W], "counts": str}``, ``pycocotools.mask.decode`` reads it); JSON-ready.
+        """
+        rows = [
             {"box": box, "score": score, "label": label, "class_name": name}
             for box, score, label, name in zip(
                 self.boxes.tolist(),
@@ -49,6 +56,10 @@ class Detections:
                 strict=True,
             )
         ]
+        if self.masks is not None:
+            for row, rle in zip(rows, encode_rle(self.masks), strict=True):
+                row["segmentation"] = rle
+        return rows
 
 
 class Detector:
@@ -58,6 +69,7 @@ class Detector:
     checkpoint (its config is inside); ``Detector.from_config(cfg, weights)`` from a config
     and a weights file. Prediction runs the config's test-time resize, normalisation and
     padding inside the model, as an exported model does (:mod:`detplug_torchvision.deploy`).
+    A mask model's (Mask R-CNN's) detections also carry ``masks`` in each image's pixels.
 
     Args:
         checkpoint: a training checkpoint (``latest.pth``, ``best_coco_mAP.pth``, ...).
@@ -117,6 +129,11 @@ class Detector:
         the same size, so batching never changes an answer (beyond float rounding of the
         batched kernels), unlike padding small images to a large one's size (which in
         torchvision changes their scores through the head's GroupNorm).
+
+        A mask model's detections carry ``masks``: bool, the image's own size, from the
+        detector's masks in its input's pixels (resized bilinearly to the image) or from
+        its per-box masks (pasted at the boxes in the image's pixels, as torchvision
+        pastes them), thresholded at 0.5.
         """
         single = is_single_image(images)
         items = [images] if single else list(images)
@@ -137,13 +154,17 @@ class Detector:
 
     def _detections(self, image: Tensor, out: dict[str, Tensor], score_thr: float) -> Detections:
         keep = out["scores"] >= score_thr
-        labels = out["labels"][keep].cpu().to(torch.int64)
+        kept = {key: value[keep] for key, value in out.items()}
+        labels = kept["labels"].cpu().to(torch.int64)
+        size = (int(image.shape[-2]), int(image.shape[-1]))
+        masks = image_masks(kept, size, MASK_THRESHOLD)
         return Detections(
-            boxes=out["boxes"][keep].cpu().float(),
-            scores=out["scores"][keep].cpu().float(),
+            boxes=kept["boxes"].cpu().float(),
+            scores=kept["scores"].cpu().float(),
             labels=labels,
             class_names=[self.class_name(int(i)) for i in labels.tolist()],
-            image_size=(int(image.shape[-2]), int(image.shape[-1])),
+            image_size=size,
+            masks=masks.cpu() if masks is not None else None,
         )
 
     def __repr__(self) -> str:

@@ -1,4 +1,5 @@
-"""Draw predicted (and optionally ground-truth) boxes with class names and scores."""
+"""Draw predicted (and optionally ground-truth) boxes with class names and scores, and
+predicted masks as a see-through fill in the class colour."""
 
 from __future__ import annotations
 
@@ -6,12 +7,13 @@ from pathlib import Path
 
 import torch
 from torchvision.io import write_png
-from torchvision.utils import draw_bounding_boxes
+from torchvision.utils import draw_bounding_boxes, draw_segmentation_masks
 
 PALETTE = [
     (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48),
     (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212),
 ]  # fmt: skip
+MASK_ALPHA = 0.45  # how much of the class colour a mask's pixels take
 
 
 def draw_detections(
@@ -21,11 +23,16 @@ def draw_detections(
     class_names: list[str] | None = None,
     scores: torch.Tensor | None = None,
     gt_boxes: torch.Tensor | None = None,
+    masks: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """uint8 [3,H,W] with predictions in class colours and ground truth in white."""
+    """uint8 [3,H,W] with predictions in class colours and ground truth in white; ``masks``
+    (bool [K, H, W], one per prediction) filled in their box's colour, see-through."""
     if image.dtype != torch.uint8:
         image = (image.clamp(0, 1) * 255).to(torch.uint8)
     image = image[:3].cpu()
+    if masks is not None and len(masks):
+        colors = [PALETTE[label % len(PALETTE)] for label in labels.tolist()]
+        image = draw_segmentation_masks(image, masks.cpu(), alpha=MASK_ALPHA, colors=colors)
     width = max(1, round(max(image.shape[-2:]) / 300))
     if gt_boxes is not None and len(gt_boxes):
         image = draw_bounding_boxes(image, gt_boxes.cpu().float(), colors="white", width=width)
