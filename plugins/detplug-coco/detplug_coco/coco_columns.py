@@ -36,6 +36,7 @@ class CocoColumns:
     boxes: np.ndarray  # float32 [M, 4] xyxy
     cat_ids: np.ndarray  # int64 [M]
     crowd: np.ndarray  # bool [M]
+    ann_pos: np.ndarray  # int64 [M]: each annotation's place in the file's 'annotations'
     unknown_category: list[tuple[str, int]]  # (position, category_id) of skipped annotations
 
 
@@ -127,6 +128,7 @@ def _fast(data: Any, path: str, on_unknown_class: str) -> CocoColumns | None:
         boxes=boxes[known].astype(np.float32),
         cat_ids=cat_ids[known],
         crowd=_flags(crowd)[known],
+        ann_pos=np.flatnonzero(known).astype(np.int64),
         unknown_category=unknown,
     )
 
@@ -145,6 +147,7 @@ def _from_parsed(parsed: CocoAnnotations) -> CocoColumns:
         boxes=np.concatenate(boxes) if boxes else np.zeros((0, 4), np.float32),
         cat_ids=np.array([c for im in images for c in im.cat_ids], np.int64),
         crowd=np.array([c for im in images for c in im.crowd], bool),
+        ann_pos=np.array([p for im in images for p in im.ann_pos], np.int64),
         unknown_category=parsed.unknown_category,
     )
 

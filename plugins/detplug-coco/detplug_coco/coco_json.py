@@ -35,6 +35,7 @@ class CocoImage:
     boxes: list[list[float]] = field(default_factory=list)
     cat_ids: list[int] = field(default_factory=list)
     crowd: list[bool] = field(default_factory=list)
+    ann_pos: list[int] = field(default_factory=list)  # each annotation's place in the file
 
 
 @dataclass
@@ -164,6 +165,7 @@ def parse_coco(data: Any, path: str, on_unknown_class: str) -> CocoAnnotations:
         image.boxes.append(box)
         image.cat_ids.append(cat_id)
         image.crowd.append(bool(ann.get("iscrowd", 0)))
+        image.ann_pos.append(i)
     return CocoAnnotations(categories, list(images.values()), unknown)
 
 
