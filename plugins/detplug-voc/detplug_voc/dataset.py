@@ -14,10 +14,12 @@ from detplug_torchvision.datasets import (
     check_choice,
     read_image_size,
 )
+from detplug_torchvision.datasets.records import StringColumn
 
 from detplug_core.errors import BuildError, DataError
 from detplug_voc.layout import ImageFolder, auto_split
 from detplug_voc.registries import DATASETS
+from detplug_voc.segmentation_object import check_size, object_masks, read_object_png
 from detplug_voc.voc_xml import VOC_CLASSES, VocFile, is_zero_area, parse_voc_xml, read_split
 
 __all__ = ["VOC_CLASSES", "VOCDataset"]
@@ -86,6 +88,12 @@ class VOCDataset(DetectionDataset):
     * ``on_bad_image``: ``error`` or ``skip`` for image files that cannot be decoded, found
       by decoding each image once at construction (``scan_images: false`` skips the scan).
     * ``exif_orientation``: apply EXIF orientation tags (images as displayed); default true.
+    * ``with_masks: true`` adds instance masks from ``<root>/<mask_dir>/<id>.png``
+      (``SegmentationObject``: pixel value k is the k-th XML object, 255 the void band,
+      which belongs to no object; see ``segmentation_object``). An image without that PNG:
+      ``on_missing_mask: error`` (a DataError naming the first) or ``skip`` (the image is
+      left out, counted). The PNGs are read at construction: a PNG whose size is not the
+      image's is a DataError naming it; an object without a pixel in it is dropped, counted.
     """
 
     def __init__(
@@ -106,11 +114,16 @@ class VOCDataset(DetectionDataset):
         img_dir: str = "JPEGImages",
         split_ratio: float = 0.8,
         split_seed: int = 0,
+        with_masks: bool = False,
+        mask_dir: str = "SegmentationObject",
+        on_missing_mask: str = "error",
     ) -> None:
         name = type(self).__name__
         self.exif_orientation = bool(exif_orientation)
         check_choice(name, "on_missing_image", on_missing_image, ("error", "skip"))
         check_choice(name, "on_unknown_class", on_unknown_class, ("error", "skip"))
+        check_choice(name, "on_missing_mask", on_missing_mask, ("error", "skip"))
+        self.with_masks = bool(with_masks)
         if (data_root is None) == (data_roots is None):
             raise BuildError(f"{name}: give exactly one of data_root and data_roots")
         self.data_roots = _as_list(data_root if data_root is not None else data_roots)
@@ -131,6 +144,7 @@ class VOCDataset(DetectionDataset):
 
         report = CleanupReport(f"{name}({', '.join(self._describe_roots())})")
         records: list[ImageRecord] = []
+        mask_paths: list[str] = []
         for root, split_name in zip(self.data_roots, self.splits, strict=True):
             ann_root = os.path.normpath(os.path.join(root, ann_dir))
             keys, seeded = _split_ids(root, ann_root, split_name, split_ratio, split_seed)
@@ -145,17 +159,35 @@ class VOCDataset(DetectionDataset):
                     }  # fmt: skip
                 )
             folder = ImageFolder(os.path.normpath(os.path.join(root, img_dir)))
+            mask_root = os.path.normpath(os.path.join(root, mask_dir))
             for image_key in keys:
                 xml = parse_voc_xml(os.path.join(ann_root, f"{image_key}.xml"))
                 path = folder.find(image_key, img_suffix, xml.filename)
+                mask_path = os.path.join(mask_root, f"{image_key}.png")
+                if self.with_masks and not os.path.isfile(mask_path):
+                    if on_missing_mask == "error":
+                        raise DataError(
+                            f"{name}: with_masks: true but '{mask_path}' does not exist (the "
+                            f"instance masks of {xml.path}); VOC has them for the images of "
+                            "ImageSets/Segmentation only: set on_missing_mask: skip to leave "
+                            "the others out, or mask_dir"
+                        )
+                    report.add(
+                        "images without a SegmentationObject PNG left out (on_missing_mask: skip)",
+                        mask_path,
+                        dirty=False,
+                    )
+                    continue
                 if xml.filename and os.path.basename(path) != xml.filename:
                     report.add(
                         "XML <filename> differs from the image file used",
                         f"{xml.path}: <filename> {xml.filename}, used {os.path.basename(path)}",
                         dirty=False,
                     )
-                records.append(self._record(path, xml, len(records), report))
+                records.append(self._record(path, xml, len(records), report, mask_path))
+                mask_paths.append(mask_path)
         _check_some_image_exists(records, self.data_roots, img_dir)
+        self.mask_paths = StringColumn(mask_paths if self.with_masks else [])
         self._setup(
             records,
             report,
@@ -168,9 +200,29 @@ class VOCDataset(DetectionDataset):
     def _describe_roots(self) -> list[str]:
         return [f"{r} {s}" for r, s in zip(self.data_roots, self.splits, strict=True)]
 
-    def _record(self, path: str, xml: VocFile, image_id: int, report: CleanupReport) -> ImageRecord:
+    def load_masks(self, index: int, record: ImageRecord) -> np.ndarray:
+        """The record's objects' pixels in its SegmentationObject PNG (uint8 [K, H, W])."""
+        path = self.mask_paths[record.image_id]
+        indices = read_object_png(path, self.describe(index))
+        check_size(indices, (record.height, record.width), path, self.describe(index))
+        return object_masks(indices, record.ann_index)
+
+    def _object_pixels(self, mask_path: str, xml: VocFile, size: tuple[int, int]) -> np.ndarray:
+        """How many pixels each object index covers in the image's PNG (int64 [256])."""
+        indices = read_object_png(mask_path, xml.path)
+        if all(size):
+            check_size(indices, size, mask_path, xml.path)
+        return np.bincount(indices.ravel(), minlength=256)
+
+    def _record(
+        self, path: str, xml: VocFile, image_id: int, report: CleanupReport, mask_path: str
+    ) -> ImageRecord:
         label_of = self._label_of
-        boxes, labels, ignore = [], [], []
+        height, width = xml.height, xml.width
+        if not (height and width) and os.path.isfile(path):
+            height, width = read_image_size(path, xml.path, exif_orientation=self.exif_orientation)
+        pixels = self._object_pixels(mask_path, xml, (height, width)) if self.with_masks else None
+        boxes, labels, ignore, objects = [], [], [], []
         for obj in xml.objects:
             if obj.name not in label_of:
                 if self.on_unknown_class == "error":
@@ -189,12 +241,16 @@ class VOCDataset(DetectionDataset):
                     f"{xml.path} object {obj.index} ({obj.name}) {obj.file_box}",
                 )
                 continue
+            if pixels is not None and (obj.index + 1 >= 255 or not pixels[obj.index + 1]):
+                report.add(
+                    "objects without a pixel in their SegmentationObject PNG dropped",
+                    f"{mask_path} (object {obj.index} of {xml.path}, {obj.name})",
+                )
+                continue
             boxes.append(obj.box)
             labels.append(label_of[obj.name])
             ignore.append(obj.difficult)
-        height, width = xml.height, xml.width
-        if not (height and width) and os.path.isfile(path):
-            height, width = read_image_size(path, xml.path, exif_orientation=self.exif_orientation)
+            objects.append(obj.index)
         return ImageRecord(
             path=path,
             file_name=os.path.basename(path),
@@ -205,4 +261,5 @@ class VOCDataset(DetectionDataset):
             labels=np.asarray(labels, dtype=np.int64),
             ignore=np.asarray(ignore, dtype=bool),
             source=xml.path,
+            ann_index=np.asarray(objects, dtype=np.int64),
         )

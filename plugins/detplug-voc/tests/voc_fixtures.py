@@ -29,3 +29,24 @@ def flat_folder(root, n=10, ann="xml", img="pics", suffix=".jpg"):
         (root / ann / f"im{i:02d}.xml").write_text(xml(f"im{i:02d}.jpg", [(name, (2, 3, 12, 15))]))
         Image.new("RGB", (30, 20), (9, 9, 9)).save(root / img / f"im{i:02d}{suffix}", "JPEG")
     return root
+
+
+def palette_png(path, indices):
+    """``indices`` (uint8 [H, W]) as a palette PNG, as VOC's SegmentationObject files are."""
+    import numpy as np
+
+    im = Image.fromarray(np.asarray(indices, dtype=np.uint8))  # mode L
+    im.putpalette([v for k in range(256) for v in ((k * 37) % 256, (k * 91) % 256, k)])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    im.save(path)
+    return path
+
+
+def with_objects(indices, boxes, void=True):
+    """Fill each box (xyxy pixels) with its 1-based index, later ones on top, with VOC's
+    255 band around each (``void``)."""
+    for k, (x1, y1, x2, y2) in enumerate(boxes, start=1):
+        if void:
+            indices[max(y1 - 1, 0) : y2 + 1, max(x1 - 1, 0) : x2 + 1] = 255
+        indices[y1:y2, x1:x2] = k
+    return indices
