@@ -109,9 +109,12 @@ def _rle_counts(seg: dict, where: str) -> tuple[bytes, list[int]]:
             return b"", size  # runs that cannot be: malformed (judged with the others)
         rle = mask_utils.frPyObjects({"size": size, "counts": counts}, *size)
         return rle["counts"], size
+    got = type(counts).__name__
+    if isinstance(counts, list):
+        got = "a list holding " + ", ".join(sorted({type(c).__name__ for c in counts} - {"int"}))
     raise DataError(
         f"{where}: an RLE 'segmentation' needs 'counts' as a string (compressed) or a list "
-        f"of integers (uncompressed), got {type(counts).__name__}"
+        f"of integers (uncompressed), got {got}"
     )
 
 
