@@ -1,7 +1,8 @@
 """Box bookkeeping over ``(image, target)`` samples: ``SanitizeBoxes``, ``DropIgnored``.
 
 Both keep the per-box entries of the target (``labels``, ``ignore`` and any listed in
-``keys``) aligned with ``boxes``.
+``keys``) and its instance masks (``masks``, a ``tv_tensors.Mask`` [K, H, W]) aligned
+with ``boxes``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from detplug_torchvision.registries import TRANSFORMS
+from detplug_torchvision.transforms.target_masks import MASKS, masks_of, select_masks
 
 __all__ = ["DropIgnored", "SanitizeBoxes"]
 
@@ -47,8 +49,10 @@ class _PerBoxTensors:
 @TRANSFORMS.register()
 class SanitizeBoxes(v2.Transform):
     """Clip boxes to the image, then drop those smaller than ``min_size`` (either side) or
-    ``min_area``, with their ``labels``/``ignore`` (and ``keys``). Use after crops and
-    affine transforms; a wrapper of ``v2.ClampBoundingBoxes`` + ``v2.SanitizeBoundingBoxes``.
+    ``min_area``, with their ``labels``/``ignore`` (and ``keys``) and their ``masks``. Use
+    after crops and affine transforms; a wrapper of ``v2.ClampBoundingBoxes`` +
+    ``v2.SanitizeBoundingBoxes`` (which selects a ``tv_tensors.Mask`` [K, H, W] with the
+    boxes, but passes one of another K through unchanged: here that is refused by name).
     """
 
     def __init__(
@@ -63,6 +67,7 @@ class SanitizeBoxes(v2.Transform):
 
     def forward(self, *inputs: Any) -> Any:
         image, target = split_sample(inputs, type(self).__name__)
+        masks_of(target, type(self).__name__, len(target["boxes"]))  # one per box, or refused
         target = dict(target, boxes=self.clamp(target["boxes"]))
         return self.sanitize(image, target)
 
@@ -70,7 +75,8 @@ class SanitizeBoxes(v2.Transform):
 @TRANSFORMS.register()
 class DropIgnored(v2.Transform):
     """Remove boxes marked ``ignore`` (COCO crowd, VOC difficult) with their per-box
-    entries; for training pipelines of models that have no use for ignore regions."""
+    entries and masks; for training pipelines of models that have no use for ignore
+    regions."""
 
     def __init__(self, keys: Sequence[str] = DEFAULT_KEYS) -> None:
         super().__init__()
@@ -78,15 +84,18 @@ class DropIgnored(v2.Transform):
 
     def forward(self, *inputs: Any) -> Any:
         image, target = split_sample(inputs, type(self).__name__)
+        boxes = target["boxes"]
+        masks = masks_of(target, type(self).__name__, len(boxes))
         ignore = target.get("ignore")
         if ignore is None or not bool(ignore.any()):
             return image, target
         keep = ~ignore.bool()
-        boxes = target["boxes"]
         target = dict(
             target, boxes=tv_tensors.wrap(boxes.as_subclass(torch.Tensor)[keep], like=boxes)
         )
         for key in self.keys:
-            if isinstance(target.get(key), torch.Tensor):
+            if key != MASKS and isinstance(target.get(key), torch.Tensor):
                 target[key] = target[key][keep]
+        if masks is not None:
+            target[MASKS] = select_masks(masks, keep)
         return image, target

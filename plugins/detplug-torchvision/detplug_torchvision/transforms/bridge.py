@@ -6,6 +6,14 @@ works. Each is registered as a same-named subclass defined here (``isinstance`` 
 class holds), so that listings and error messages attribute it to this plugin. Arguments a YAML file cannot hold get config-friendly subclasses of the same name:
 ``ToDtype``/``ConvertImageDtype`` take dtype names (``float32``), and ``Compose``,
 ``RandomApply``, ``RandomChoice``, ``RandomOrder`` take lists of transform configs.
+
+Instance masks (``tv_tensors.Mask``) move with the image through every geometric v2
+transform; the transforms with a ``fill`` argument (``Pad``, ``RandomCrop``,
+``RandomZoomOut``, ``RandomAffine``, ``RandomRotation``, ``RandomPerspective``,
+``ElasticTransform``, ...) are registered as same-named subclasses whose plain ``fill``
+fills the image only: masks are filled with 0 (background), where torchvision would write
+the image's fill value (say 114) into every mask. A ``fill`` dict keyed by type names
+(``{Image: 114, Mask: 0}``) is torchvision's per-type fill; a ``Mask`` entry is kept.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ __all__ = [
     "CLASSIFICATION_ONLY",
     "DETECTION_REPLACEMENTS",
     "build_transform",
+    "mask_safe_fill",
     "parse_dtype",
     "v2_transform_names",
 ]
@@ -126,6 +135,56 @@ class RandomOrder(v2.RandomOrder):
         super().__init__([build_transform(t) for t in transforms])
 
 
+def mask_safe_fill(name: str, fill: Any) -> dict:
+    """torchvision's per-type ``fill`` from a config value: a number or per-channel list
+    fills everything but masks, which get 0; a dict may name ``Image``, ``Video``, ``Mask``
+    or ``others`` (masks still get 0 unless ``Mask`` is named)."""
+    if not isinstance(fill, Mapping):
+        return {tv_tensors.Mask: 0, "others": fill}
+    out: dict[Any, Any] = {tv_tensors.Mask: 0}
+    for key, value in fill.items():
+        if isinstance(key, str) and key != "others":
+            if key not in _TV_TENSOR_TYPES:
+                known = ", ".join([*_TV_TENSOR_TYPES, "others"])
+                raise BuildError(
+                    f"{name}: fill names an unknown tv_tensor type {key!r}; known: {known}"
+                )
+            key = _TV_TENSOR_TYPES[key]
+        out[key] = value
+    return out
+
+
+def _with_mask_safe_fill(name: str) -> type:
+    """A same-named subclass of v2's ``name`` whose ``fill`` goes through
+    :func:`mask_safe_fill`; made a global of this module so that it pickles."""
+    base = getattr(v2, name)
+    signature = inspect.signature(base.__init__)
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        try:
+            bound = signature.bind(self, *args, **kwargs)
+        except TypeError:  # let torchvision's own __init__ report the wrong arguments
+            bound = None
+        if bound is not None and "fill" in bound.arguments:
+            bound.arguments["fill"] = mask_safe_fill(name, bound.arguments["fill"])
+            args, kwargs = bound.args[1:], bound.kwargs
+        base.__init__(self, *args, **kwargs)
+
+    __init__.__signature__ = signature  # type: ignore[attr-defined]  (registry's arg check)
+    doc = f"``v2.{name}`` whose plain ``fill`` fills the image, masks with 0 (see module doc).\n\n"
+    cls = type(
+        name,
+        (base,),
+        {"__init__": __init__, "__module__": __name__, "__doc__": doc + (base.__doc__ or "")},
+    )
+    globals()[name] = cls
+    return cls
+
+
+def _takes_fill(name: str) -> bool:
+    return "fill" in inspect.signature(getattr(v2, name).__init__).parameters
+
+
 def _refused(name: str) -> type:
     """A same-named subclass of v2's ``name`` whose construction explains the refusal."""
 
@@ -165,6 +224,9 @@ def _register_all() -> None:
             continue
         if name in CLASSIFICATION_ONLY:
             TRANSFORMS.register(name, obj=_refused(name))
+            continue
+        if name not in _CONFIG_FRIENDLY and _takes_fill(name):
+            TRANSFORMS.register(name, obj=_with_mask_safe_fill(name))
             continue
         TRANSFORMS.register(name, obj=_CONFIG_FRIENDLY.get(name) or getattr(v2, name))
 

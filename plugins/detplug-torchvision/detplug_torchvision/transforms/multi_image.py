@@ -9,14 +9,16 @@ checkpoints otherwise, so the partners and the layout are reproducible and resum
 
 A sample is ``(image, target)`` as in docs/architecture.md: image [C,H,W] (uint8 or float),
 ``target["boxes"]`` XYXY ``BoundingBoxes``; the per-box entries named in ``keys``
-(``labels``, ``ignore``) stay aligned with the boxes; other entries (``image_id``,
-``file_name``, ``orig_size``) are the first sample's.
+(``labels``, ``ignore``) stay aligned with the boxes; ``target["masks"]`` (instance masks,
+``tv_tensors.Mask`` [K, H, W]) are resized (nearest), placed and cut exactly as their
+image, kept and dropped with their boxes; other entries (``image_id``, ``file_name``,
+``orig_size``) are the first sample's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import PIL.Image
 import torch
@@ -25,13 +27,29 @@ from torchvision import tv_tensors
 from torchvision.transforms.v2 import functional as F
 
 from detplug_core.errors import BuildError
+from detplug_torchvision.datasets.errors import SampleError
 from detplug_torchvision.registries import TRANSFORMS
 from detplug_torchvision.transforms.boxes import DEFAULT_KEYS
 from detplug_torchvision.transforms.scale_crop import check_range, fill_for
+from detplug_torchvision.transforms.target_masks import (
+    MASKS,
+    check_keys_leave_out_masks,
+    masks_of,
+)
 
 __all__ = ["MixUp", "Mosaic", "MultiImageTransform"]
 
 Sample = tuple[Any, dict]
+
+
+class _Part(NamedTuple):
+    """One sample's share of a combined target: its target, its kept boxes on the new
+    canvas, the keep mask over its boxes, and its kept masks on the canvas (or None)."""
+
+    target: dict
+    boxes: Tensor
+    keep: Tensor
+    masks: Tensor | None = None
 
 
 def _check_p(name: str, p: float) -> float:
@@ -71,6 +89,19 @@ def _resize_fit(image: Tensor, boxes: Tensor, factor: float) -> tuple[Tensor, Te
     return image, boxes * scale
 
 
+def _resize_masks(masks: Tensor, size: tuple[int, int]) -> Tensor:
+    """Masks [K, h, w] resized to ``size`` by nearest neighbour with pixel centres aligned
+    (``nearest-exact``): each mask stays within half a pixel of its resized image at any
+    scale. (torchvision's ``Mask`` kernel, ``nearest``, samples each pixel's top-left
+    corner: on a k-fold enlargement its masks lie (k - 1) / 2 pixels down-right of the
+    image, a 2.7-pixel shift when a Mosaic enlarges a 100-px image to 640.)"""
+    if tuple(masks.shape[-2:]) == tuple(size):
+        return masks
+    if len(masks) == 0:
+        return masks.new_zeros((0, *size))
+    return torch.nn.functional.interpolate(masks[None], size=list(size), mode="nearest-exact")[0]
+
+
 def _channels(image: Tensor, channels: int) -> Tensor:
     """Greyscale (1 channel) repeated to ``channels``; other counts must agree."""
     if image.shape[0] == channels:
@@ -106,7 +137,7 @@ class MultiImageTransform:
 
     def __init__(self, p: float = 1.0, keys: Sequence[str] = DEFAULT_KEYS) -> None:
         self.p = _check_p(type(self).__name__, p)
-        self.keys = tuple(keys)
+        self.keys = check_keys_leave_out_masks(type(self).__name__, tuple(keys))
 
     def choose_partners(self, dataset_len: int) -> list[int] | None:
         if self.p < 1.0 and float(torch.rand(())) >= self.p:
@@ -124,11 +155,21 @@ class MultiImageTransform:
             f"own transforms"
         )
 
-    def _target(self, first: dict, parts: list[tuple[dict, Tensor, Tensor]], size) -> dict:
-        """``first`` with the kept boxes and the ``keys`` entries of every ``(target,
-        kept boxes, keep mask over target's boxes)`` part concatenated, on a canvas of
-        ``size`` (h, w)."""
-        boxes = torch.cat([b for _, b, _ in parts])
+    def _with_masks(self, targets: list[dict]) -> bool:
+        """Whether the samples carry instance masks: all of them or none."""
+        have = [MASKS in t for t in targets]
+        if any(have) and not all(have):
+            raise SampleError(
+                f"{type(self).__name__}: {sum(have)} of the {len(have)} samples it combines "
+                "have target['masks'] and the others not; give every dataset it draws from "
+                "masks (with_masks: true) or none"
+            )
+        return all(have)
+
+    def _target(self, first: dict, parts: list[_Part], size) -> dict:
+        """``first`` with the kept boxes, the ``keys`` entries and the masks of every part
+        concatenated in order, on a canvas of ``size`` (h, w)."""
+        boxes = torch.cat([part.boxes for part in parts])
         target = dict(first)
         target["boxes"] = tv_tensors.BoundingBoxes(
             boxes.reshape(-1, 4), format=tv_tensors.BoundingBoxFormat.XYXY, canvas_size=size
@@ -136,9 +177,12 @@ class MultiImageTransform:
         for key in self.keys:
             if not isinstance(first.get(key), Tensor):
                 continue
-            if any(not isinstance(t.get(key), Tensor) for t, _, _ in parts):
+            if any(not isinstance(part.target.get(key), Tensor) for part in parts):
                 raise ValueError(f"{type(self).__name__}: some samples lack target[{key!r}]")
-            target[key] = torch.cat([t[key][k] for t, _, k in parts])
+            target[key] = torch.cat([part.target[key][part.keep] for part in parts])
+        if parts[0].masks is not None:
+            dtype = parts[0].masks.dtype
+            target[MASKS] = tv_tensors.Mask(torch.cat([part.masks.to(dtype) for part in parts]))
         return target
 
     @staticmethod
@@ -153,7 +197,8 @@ class Mosaic(MultiImageTransform):
     is resized keeping its aspect ratio to fit ``size`` x ``size`` and placed against the
     centre (top-left, top-right, bottom-left, bottom-right); what falls off the canvas is
     cut, with the boxes clipped and emptied ones dropped. The centre's x and y are drawn
-    from ``center_range`` times ``size``. Applied with probability ``p``.
+    from ``center_range`` times ``size``. Applied with probability ``p``. Instance masks
+    are resized (nearest), placed and cut as their image, on an empty (0) canvas.
     """
 
     num_others = 3
@@ -184,10 +229,13 @@ class Mosaic(MultiImageTransform):
         canvas = torch.full((channels, 2 * s, 2 * s), fill_for(images[0], self.fill), dtype=dtype)
         xc = int(_uniform(*self.center_range) * s)
         yc = int(_uniform(*self.center_range) * s)
+        with_masks = self._with_masks([t for _, t in samples])
         parts = []
         for pos, (image, (_, target)) in enumerate(zip(images, samples, strict=True)):
             h, w = image.shape[-2:]
-            image, boxes = _resize_fit(image, _plain_boxes(target), min(s / h, s / w))
+            boxes = _plain_boxes(target)
+            masks = masks_of(target, "Mosaic", len(boxes), (h, w)) if with_masks else None
+            image, boxes = _resize_fit(image, boxes, min(s / h, s / w))
             image = _channels(image.to(dtype), channels)
             nh, nw = image.shape[-2:]
             left, top = pos % 2 == 0, pos < 2
@@ -198,7 +246,11 @@ class Mosaic(MultiImageTransform):
             canvas[:, y1:y2, x1:x2] = image[:, cy : cy + y2 - y1, cx : cx + x2 - x1]
             boxes = boxes + boxes.new_tensor([x1 - cx, y1 - cy] * 2)
             boxes, keep = _clip_keep(boxes, x1, y1, x2, y2)
-            parts.append((target, boxes[keep], keep))
+            if masks is not None:  # the kept ones, resized and cut as the image
+                kept = _resize_masks(masks[keep], (nh, nw))
+                masks = kept.new_zeros((len(kept), 2 * s, 2 * s))
+                masks[:, y1:y2, x1:x2] = kept[:, cy : cy + y2 - y1, cx : cx + x2 - x1]
+            parts.append(_Part(target, boxes[keep], keep, masks))
         target = self._target(samples[0][1], parts, (2 * s, 2 * s))
         return self._wrap(sample[0], canvas), target
 
@@ -212,7 +264,8 @@ class MixUp(MultiImageTransform):
     ``ratio_range``, flipped horizontally with probability ``flip_p``, put on a canvas
     filled with ``fill`` and cut at a random offset to this image's size; the image becomes
     ``(1 - alpha) * image + alpha * partner`` (YOLOX's MixUp with ``alpha`` 0.5). Applied
-    with probability ``p``."""
+    with probability ``p``. Instance masks are not blended but concatenated, as boxes are:
+    the partner's resized (nearest), flipped and cut as the partner, 0 outside it."""
 
     num_others = 1
 
@@ -241,11 +294,18 @@ class MixUp(MultiImageTransform):
         channels, height, width = base.shape
         partner = _plain_image(other)
         ph, pw = partner.shape[-2:]
+        own = _plain_boxes(target)
+        boxes = _plain_boxes(other_target)
+        own_masks = other_masks = None
+        if self._with_masks([target, other_target]):
+            own_masks = masks_of(target, "MixUp", len(own), (height, width))
+            other_masks = masks_of(other_target, "MixUp", len(boxes), (ph, pw))
         factor = min(self.size / ph, self.size / pw) * _uniform(*self.ratio_range)
-        partner, boxes = _resize_fit(partner, _plain_boxes(other_target), factor)
+        partner, boxes = _resize_fit(partner, boxes, factor)
         partner = _channels(partner.to(base.dtype), channels)
         nh, nw = partner.shape[-2:]
-        if float(torch.rand(())) < self.flip_p:
+        flipped = float(torch.rand(())) < self.flip_p
+        if flipped:
             partner = partner.flip(-1)
             boxes = torch.stack([nw - boxes[:, 2], boxes[:, 1], nw - boxes[:, 0], boxes[:, 3]], 1)
         canvas = torch.full(
@@ -260,9 +320,14 @@ class MixUp(MultiImageTransform):
         if not base.is_floating_point():
             mixed = mixed.round_().clamp_(0, torch.iinfo(base.dtype).max)
         mixed = mixed.to(base.dtype)
-        own = _plain_boxes(target)
+        if other_masks is not None:  # the kept ones, resized, flipped and cut as the partner
+            kept = _resize_masks(other_masks[keep], (nh, nw))
+            kept = kept.flip(-1) if flipped else kept
+            other_masks = kept.new_zeros((len(kept), height, width))
+            cut = kept[:, top : top + height, left : left + width]
+            other_masks[:, : cut.shape[1], : cut.shape[2]] = cut
         parts = [
-            (target, own, torch.ones(len(own), dtype=torch.bool)),
-            (other_target, boxes[keep], keep),
+            _Part(target, own, torch.ones(len(own), dtype=torch.bool), own_masks),
+            _Part(other_target, boxes[keep], keep, other_masks),
         ]
         return self._wrap(image, mixed), self._target(target, parts, (height, width))
