@@ -169,6 +169,22 @@ def test_sanitize_boxes_drops_masks_with_their_boxes_in_order():
     assert torch.equal(out["masks"], target["masks"][[0, 2]])
 
 
+def test_sanitize_boxes_drops_the_boxes_a_crop_left_without_mask_pixels():
+    """The window x 33..64, y 0..17 holds a corner of the L's box (x 26..44, y 6..24) but
+    none of the L (its bar x 26..32, its foot y 18..24) and nothing else."""
+    image, target = sample()
+    window = {"top": 0, "left": 33, "height": 17, "width": 31}
+    image = v2.functional.crop(image, **window)
+    target = dict(
+        target, **{k: v2.functional.crop(target[k], **window) for k in ("boxes", "masks")}
+    )
+    _, out = TRANSFORMS.build({"type": "SanitizeBoxes"})(image, target)
+    assert out["labels"].tolist() == [] and out["masks"].shape == (0, 17, 31)
+    keep_empty = TRANSFORMS.build({"type": "SanitizeBoxes", "drop_empty_masks": False})
+    _, kept = keep_empty(image, target)
+    assert kept["labels"].tolist() == [1] and not kept["masks"].any()
+
+
 def test_drop_ignored_drops_the_crowd_masks():
     image, target = sample()
     _, out = TRANSFORMS.build({"type": "DropIgnored"})(image, target)

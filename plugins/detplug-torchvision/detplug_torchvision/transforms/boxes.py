@@ -17,7 +17,7 @@ from torchvision.transforms import v2
 from detplug_torchvision.registries import TRANSFORMS
 from detplug_torchvision.transforms.target_masks import MASKS, masks_of, select_masks
 
-__all__ = ["DropIgnored", "SanitizeBoxes"]
+__all__ = ["DropIgnored", "SanitizeBoxes", "select_boxes"]
 
 DEFAULT_KEYS = ("labels", "ignore")
 
@@ -46,6 +46,20 @@ class _PerBoxTensors:
         return tuple(target[k] for k in self.keys if isinstance(target.get(k), torch.Tensor))
 
 
+def select_boxes(target: dict, keep: torch.Tensor, keys: Sequence[str]) -> dict:
+    """``target`` with only the boxes where ``keep`` (bool [N]) holds, and the same of its
+    per-box tensors named in ``keys`` and of its masks."""
+    boxes = target["boxes"]
+    masks = target.get(MASKS)
+    out = dict(target, boxes=tv_tensors.wrap(boxes.as_subclass(torch.Tensor)[keep], like=boxes))
+    for key in keys:
+        if key != MASKS and isinstance(out.get(key), torch.Tensor):
+            out[key] = out[key][keep]
+    if masks is not None:
+        out[MASKS] = select_masks(masks, keep)
+    return out
+
+
 @TRANSFORMS.register()
 class SanitizeBoxes(v2.Transform):
     """Clip boxes to the image, then drop those smaller than ``min_size`` (either side) or
@@ -53,13 +67,21 @@ class SanitizeBoxes(v2.Transform):
     after crops and affine transforms; a wrapper of ``v2.ClampBoundingBoxes`` +
     ``v2.SanitizeBoundingBoxes`` (which selects a ``tv_tensors.Mask`` [K, H, W] with the
     boxes, but passes one of another K through unchanged: here that is refused by name).
+
+    With masks, ``drop_empty_masks`` (default) also drops the boxes whose mask a crop left
+    empty: a box corner cut without any of its object's pixels is no object.
     """
 
     def __init__(
-        self, min_size: float = 1.0, min_area: float = 1.0, keys: Sequence[str] = DEFAULT_KEYS
+        self,
+        min_size: float = 1.0,
+        min_area: float = 1.0,
+        keys: Sequence[str] = DEFAULT_KEYS,
+        drop_empty_masks: bool = True,
     ) -> None:
         super().__init__()
         self.keys = tuple(keys)
+        self.drop_empty_masks = bool(drop_empty_masks)
         self.clamp = v2.ClampBoundingBoxes()
         self.sanitize = v2.SanitizeBoundingBoxes(
             min_size=min_size, min_area=min_area, labels_getter=_PerBoxTensors(self.keys)
@@ -69,7 +91,13 @@ class SanitizeBoxes(v2.Transform):
         image, target = split_sample(inputs, type(self).__name__)
         masks_of(target, type(self).__name__, len(target["boxes"]))  # one per box, or refused
         target = dict(target, boxes=self.clamp(target["boxes"]))
-        return self.sanitize(image, target)
+        image, target = self.sanitize(image, target)
+        masks = target.get(MASKS)
+        if self.drop_empty_masks and masks is not None:
+            filled = masks.flatten(1).bool().any(1)
+            if not bool(filled.all()):
+                target = select_boxes(target, filled, self.keys)
+        return image, target
 
 
 @TRANSFORMS.register()
@@ -84,18 +112,8 @@ class DropIgnored(v2.Transform):
 
     def forward(self, *inputs: Any) -> Any:
         image, target = split_sample(inputs, type(self).__name__)
-        boxes = target["boxes"]
-        masks = masks_of(target, type(self).__name__, len(boxes))
+        masks_of(target, type(self).__name__, len(target["boxes"]))  # one per box, or refused
         ignore = target.get("ignore")
         if ignore is None or not bool(ignore.any()):
             return image, target
-        keep = ~ignore.bool()
-        target = dict(
-            target, boxes=tv_tensors.wrap(boxes.as_subclass(torch.Tensor)[keep], like=boxes)
-        )
-        for key in self.keys:
-            if key != MASKS and isinstance(target.get(key), torch.Tensor):
-                target[key] = target[key][keep]
-        if masks is not None:
-            target[MASKS] = select_masks(masks, keep)
-        return image, target
+        return image, select_boxes(target, ~ignore.bool(), self.keys)
