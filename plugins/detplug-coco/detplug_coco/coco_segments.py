@@ -2,9 +2,12 @@
 its masks decoded with pycocotools for the annotations of one image at a time.
 
 As for the records (``RecordStore``), no Python object per annotation survives
-construction: the polygon coordinates of all annotations are one float64 array (float64
-because pycocotools rasterises them in double: float32 would move a point that sits on a
-rounding boundary), cut into polygons by offsets and polygons into annotations by offsets;
+construction: the polygon coordinates of all annotations are one array, cut into polygons
+by offsets and polygons into annotations by offsets. pycocotools rasterises coordinates in
+double precision, so they must come back bit for bit (float32 would move a point that sits
+on a rounding boundary of its 5x upsampling): as int32 hundredths of a pixel when every
+coordinate is a number of at most two decimals (COCO's files; ``k / 100.0`` is the double
+nearest to that decimal, the one the JSON parser made), else as float64;
 RLE ``counts`` strings are one byte buffer with offsets (uncompressed RLE is compressed
 once, when read). DataLoader workers read the arrays without copying their pages.
 """
@@ -16,7 +19,7 @@ from typing import Any
 import numpy as np
 from pycocotools import mask as mask_utils
 
-__all__ = ["NONE", "POLYGONS", "RLE", "SegmentStore", "take_ranges"]
+__all__ = ["NONE", "POLYGONS", "RLE", "SegmentStore", "compact_coords", "take_ranges"]
 
 NONE, POLYGONS, RLE = 0, 1, 2  # SegmentStore.kind
 
@@ -32,12 +35,23 @@ def take_ranges(starts: np.ndarray, which: np.ndarray) -> tuple[np.ndarray, np.n
     return new_starts, index + np.arange(new_starts[-1], dtype=np.int64)
 
 
+def compact_coords(coords: np.ndarray) -> tuple[np.ndarray, float]:
+    """``(stored, scale)`` with ``stored / scale`` equal to ``coords`` (float64) bit for bit:
+    int32 hundredths of a pixel where that holds for every coordinate, else ``coords``."""
+    coords = np.asarray(coords, np.float64)
+    hundredths = np.rint(coords * 100)
+    if len(coords) and np.abs(hundredths).max() < 2**31 and (hundredths / 100 == coords).all():
+        return hundredths.astype(np.int32), 100.0
+    return coords, 1.0
+
+
 class SegmentStore:
     """The segmentations of M annotations, in the order of the dataset's boxes as built.
 
     * ``kind`` uint8 [M]: ``NONE`` (no segmentation), ``POLYGONS`` or ``RLE``;
     * polygons: annotation m's polygons are ``part_start[m]:part_start[m + 1]``, polygon p's
-      coordinates ``coords[coord_start[p]:coord_start[p + 1]]`` (x1, y1, x2, y2, ...);
+      coordinates ``coords[coord_start[p]:coord_start[p + 1]] / coord_scale`` (x1, y1, x2,
+      y2, ...; ``coords`` int32 with scale 100 or float64 with scale 1, ``compact_coords``);
     * RLE: annotation m's compressed ``counts`` are ``rle_bytes[rle_start[m]:rle_start[m +
       1]]``, its ``size`` ``rle_size[m]`` ([height, width]; 0, 0 for other kinds).
     """
@@ -52,11 +66,15 @@ class SegmentStore:
         rle_start: Any,
         rle_bytes: Any,
         rle_size: Any,
+        coord_scale: float = 1.0,
     ) -> None:
         self.kind = np.ascontiguousarray(kind, np.uint8)
         self.part_start = np.ascontiguousarray(part_start, np.int64)
         self.coord_start = np.ascontiguousarray(coord_start, np.int64)
-        self.coords = np.ascontiguousarray(coords, np.float64)
+        self.coords = np.ascontiguousarray(coords)
+        self.coord_scale = float(coord_scale)
+        if self.coords.dtype not in (np.int32, np.float64):
+            raise ValueError("SegmentStore: coords must be int32 or float64")
         self.rle_start = np.ascontiguousarray(rle_start, np.int64)
         self.rle_bytes = np.ascontiguousarray(rle_bytes, np.uint8)
         self.rle_size = np.ascontiguousarray(rle_size, np.int64).reshape(-1, 2)
@@ -86,6 +104,7 @@ class SegmentStore:
             rle_start=rle_start,
             rle_bytes=self.rle_bytes[rle_bytes],
             rle_size=self.rle_size[rows],
+            coord_scale=self.coord_scale,
         )
 
     def without_parts(self, drop: np.ndarray) -> SegmentStore:
@@ -102,7 +121,12 @@ class SegmentStore:
             rle_start=self.rle_start,
             rle_bytes=self.rle_bytes,
             rle_size=self.rle_size,
+            coord_scale=self.coord_scale,
         )
+
+    def polygon_coords(self) -> np.ndarray:
+        """All polygon coordinates as float64, as the file gave them."""
+        return self.coords / self.coord_scale
 
     def rle_of(self, row: int, height: int, width: int) -> dict:
         """pycocotools' compressed RLE of annotation ``row`` in an image of that size: its
@@ -110,7 +134,8 @@ class SegmentStore:
         if self.kind[row] == POLYGONS:
             first, end = self.part_start[row], self.part_start[row + 1]
             bounds = self.coord_start[first : end + 1].tolist()
-            polygons = [self.coords[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+            coords, scale = self.coords, self.coord_scale
+            polygons = [coords[a:b] / scale for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
             return mask_utils.merge(mask_utils.frPyObjects(polygons, height, width))
         if self.kind[row] == RLE:
             counts = self.rle_bytes[self.rle_start[row] : self.rle_start[row + 1]].tobytes()

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from detplug_coco.coco_segments import NONE, POLYGONS, RLE, SegmentStore
+from detplug_coco.coco_segments import NONE, POLYGONS, RLE, SegmentStore, compact_coords
 from detplug_core.errors import DataError
 
 __all__ = ["read_segments"]
@@ -150,11 +150,13 @@ def read_segments(annotations: Sequence[dict], positions: np.ndarray, path: str)
         chunks.append(counts)
     rle_start = np.zeros(num + 1, np.int64)
     np.cumsum(rle_lengths, out=rle_start[1:])
+    stored, scale = compact_coords(coords)
     return SegmentStore(
         kind=kinds,
         part_start=part_start,
         coord_start=coord_start,
-        coords=coords,
+        coords=stored,
+        coord_scale=scale,
         rle_start=rle_start,
         rle_bytes=np.frombuffer(b"".join(chunks), np.uint8),
         rle_size=rle_sizes,

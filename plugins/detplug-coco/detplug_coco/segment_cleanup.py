@@ -53,7 +53,7 @@ MIN_AREA = 1e-6
 
 def _points(store: SegmentStore, heights: np.ndarray, widths: np.ndarray):
     """Each point's x, y and its image's width, height; each polygon's first point."""
-    points = store.coords.reshape(-1, 2)
+    points = store.polygon_coords().reshape(-1, 2)
     per_part = np.diff(store.coord_start) // 2
     owner = np.repeat(store.part_owner(), per_part)
     first = store.coord_start[:-1] // 2

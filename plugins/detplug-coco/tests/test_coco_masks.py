@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import pickle
 
 import numpy as np
 import pytest
 import torch
 from coco_mask_fixtures import ann, image, random_polygon, random_rle, write_coco
-from detplug_coco.coco_segments import SegmentStore
+from detplug_coco.coco_segments import SegmentStore, compact_coords
 from detplug_coco.dataset import CocoDataset
 from detplug_coco.rle_counts import rle_string_counts, rle_string_stats
 from pycocotools import mask as mask_utils
@@ -107,8 +108,32 @@ def test_segmentations_are_kept_in_flat_arrays(tmp_path):
     ann_file, img_dir = mixed_file(tmp_path, slow_path=False)
     store = CocoDataset(ann_file, img_dir, with_masks=True)._segments
     assert isinstance(store, SegmentStore) and len(store) == 4 * 7  # empty boxes go later
-    assert all(isinstance(v, np.ndarray) for v in vars(store).values())
-    assert store.coords.dtype == np.float64 and store.nbytes < 4000
+    fields = {k: v for k, v in vars(store).items() if k != "coord_scale"}
+    assert all(isinstance(v, np.ndarray) for v in fields.values())  # no object per annotation
+    assert store.coords.dtype == np.int32 and store.coord_scale == 100  # 2 decimals
+    assert store.nbytes < 3000
+
+
+def test_coordinates_come_back_bit_for_bit():
+    rng = np.random.default_rng(3)
+    text = json.dumps(rng.uniform(-50, 5000, 20000).round(2).tolist())
+    values = np.array(json.loads(text))  # the doubles a JSON parser makes of 2 decimals
+    stored, scale = compact_coords(values)
+    assert stored.dtype == np.int32 and np.array_equal(stored / scale, values)
+    finer = values + 1e-3
+    stored, scale = compact_coords(finer)
+    assert stored.dtype == np.float64 and np.array_equal(stored / scale, finer)
+
+
+def test_masks_of_coordinates_with_more_decimals(tmp_path):
+    rng = np.random.default_rng(4)
+    polygons = [rng.uniform(-3, 30, 12).tolist() for _ in range(3)]
+    anns = [ann(i + 1, 1, [p]) for i, p in enumerate(polygons)]
+    ann_file, img_dir = write_coco(tmp_path, [image(1, 24, 32)], anns)
+    ds = CocoDataset(ann_file, img_dir, with_masks=True)
+    assert ds._segments.coords.dtype == np.float64
+    want, _ = expected(ann_file, 1, {1})
+    assert np.array_equal(ds.load_raw(0)[1]["masks"].numpy(), want)
 
 
 def runs_of(mask):
