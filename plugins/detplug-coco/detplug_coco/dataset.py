@@ -91,6 +91,9 @@ class CocoDataset(DetectionDataset):
 
         data = load_json(self.ann_file)
         columns = read_coco_columns(data, self.ann_file, on_unknown_class)
+        # the parsed file is the largest thing built here: only the masks read it further
+        annotations = (data.get("annotations") or []) if self.with_masks else None
+        del data
         names, self.label_to_cat_id = label_mapping(columns.categories, classes, self.ann_file)
         super().__init__(names, transforms)
         self.cat_id_to_label = {c: i for i, c in enumerate(self.label_to_cat_id)}
@@ -98,10 +101,10 @@ class CocoDataset(DetectionDataset):
         report = CleanupReport(f"{name}({self.ann_file})")
         for where, cat_id in columns.unknown_category:
             report.add("annotations of unknown category ids skipped", f"{where}: {cat_id}")
+        records = self._records(columns, report, annotations)
+        del annotations, columns
         self._setup(
-            self._records(
-                columns, report, (data.get("annotations") or []) if self.with_masks else None
-            ),
+            records,
             report,
             filter_empty=filter_empty,
             on_missing_image=on_missing_image,
