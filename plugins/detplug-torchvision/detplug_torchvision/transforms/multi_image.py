@@ -44,12 +44,15 @@ Sample = tuple[Any, dict]
 
 class _Part(NamedTuple):
     """One sample's share of a combined target: its target, its kept boxes on the new
-    canvas, the keep mask over its boxes, and its kept masks on the canvas (or None)."""
+    canvas, the keep mask over its boxes, and its kept masks (or None) [k, h, w] as its
+    image was placed (resized, flipped) with their top-left corner at ``shift`` (y, x) of
+    the canvas; what falls outside the canvas is cut."""
 
     target: dict
     boxes: Tensor
     keep: Tensor
     masks: Tensor | None = None
+    shift: tuple[int, int] = (0, 0)
 
 
 def _check_p(name: str, p: float) -> float:
@@ -100,6 +103,25 @@ def _resize_masks(masks: Tensor, size: tuple[int, int]) -> Tensor:
     if len(masks) == 0:
         return masks.new_zeros((0, *size))
     return torch.nn.functional.interpolate(masks[None], size=list(size), mode="nearest-exact")[0]
+
+
+def _paste_masks(parts: list[_Part], size: tuple[int, int]) -> Tensor:
+    """Every part's masks on one empty (0) canvas of ``size`` (h, w), in order: a single
+    [N, h, w] buffer written once (masks of a 1280-px mosaic are 1.6 MB each)."""
+    height, width = size
+    total = sum(len(part.masks) for part in parts)
+    out = torch.zeros((total, height, width), dtype=parts[0].masks.dtype)
+    start = 0
+    for part in parts:
+        masks, (dy, dx) = part.masks, part.shift
+        y1, y2 = max(dy, 0), min(dy + masks.shape[1], height)
+        x1, x2 = max(dx, 0), min(dx + masks.shape[2], width)
+        if y2 > y1 and x2 > x1:
+            out[start : start + len(masks), y1:y2, x1:x2] = masks[
+                :, y1 - dy : y2 - dy, x1 - dx : x2 - dx
+            ]
+        start += len(masks)
+    return out
 
 
 def _channels(image: Tensor, channels: int) -> Tensor:
@@ -181,8 +203,7 @@ class MultiImageTransform:
                 raise ValueError(f"{type(self).__name__}: some samples lack target[{key!r}]")
             target[key] = torch.cat([part.target[key][part.keep] for part in parts])
         if parts[0].masks is not None:
-            dtype = parts[0].masks.dtype
-            target[MASKS] = tv_tensors.Mask(torch.cat([part.masks.to(dtype) for part in parts]))
+            target[MASKS] = tv_tensors.Mask(_paste_masks(parts, size))
         return target
 
     @staticmethod
@@ -246,11 +267,9 @@ class Mosaic(MultiImageTransform):
             canvas[:, y1:y2, x1:x2] = image[:, cy : cy + y2 - y1, cx : cx + x2 - x1]
             boxes = boxes + boxes.new_tensor([x1 - cx, y1 - cy] * 2)
             boxes, keep = _clip_keep(boxes, x1, y1, x2, y2)
-            if masks is not None:  # the kept ones, resized and cut as the image
-                kept = _resize_masks(masks[keep], (nh, nw))
-                masks = kept.new_zeros((len(kept), 2 * s, 2 * s))
-                masks[:, y1:y2, x1:x2] = kept[:, cy : cy + y2 - y1, cx : cx + x2 - x1]
-            parts.append(_Part(target, boxes[keep], keep, masks))
+            if masks is not None:  # the kept ones, resized and placed as the image
+                masks = _resize_masks(masks[keep], (nh, nw))
+            parts.append(_Part(target, boxes[keep], keep, masks, (y1 - cy, x1 - cx)))
         target = self._target(samples[0][1], parts, (2 * s, 2 * s))
         return self._wrap(sample[0], canvas), target
 
@@ -321,13 +340,10 @@ class MixUp(MultiImageTransform):
             mixed = mixed.round_().clamp_(0, torch.iinfo(base.dtype).max)
         mixed = mixed.to(base.dtype)
         if other_masks is not None:  # the kept ones, resized, flipped and cut as the partner
-            kept = _resize_masks(other_masks[keep], (nh, nw))
-            kept = kept.flip(-1) if flipped else kept
-            other_masks = kept.new_zeros((len(kept), height, width))
-            cut = kept[:, top : top + height, left : left + width]
-            other_masks[:, : cut.shape[1], : cut.shape[2]] = cut
+            other_masks = _resize_masks(other_masks[keep], (nh, nw))
+            other_masks = other_masks.flip(-1) if flipped else other_masks
         parts = [
             _Part(target, own, torch.ones(len(own), dtype=torch.bool), own_masks),
-            _Part(other_target, boxes[keep], keep, other_masks),
+            _Part(other_target, boxes[keep], keep, other_masks, (-top, -left)),
         ]
         return self._wrap(image, mixed), self._target(target, parts, (height, width))
