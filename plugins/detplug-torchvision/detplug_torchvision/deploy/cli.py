@@ -44,8 +44,8 @@ DEFAULT_TRACE_SIZE = (480, 640)
     "--check/--no-check",
     default=True,
     show_default=True,
-    help="Run the exported file next to PyTorch: the same detections (float), or the mAP "
-    "change on the validation images (int8). A failed check exits with code 1.",
+    help="Run the exported file next to PyTorch: the same detections and masks (float), or "
+    "the mAP change on the validation images (int8). A failed check exits with code 1.",
 )
 @click.option(
     "--quantize",
@@ -83,7 +83,9 @@ def export(checkpoint: str, fmt: str, out: str, dynamic: bool, size: tuple[int, 
 
     The file takes one uint8 RGB [3, H, W] image (input 'image') and returns boxes [K, 4]
     in that image's pixels, scores [K] and labels [K] (outputs 'boxes', 'scores',
-    'labels'); class names and the input contract are in its metadata. Needs the extra
+    'labels'), and for a mask model (Mask R-CNN) masks uint8 [K, H, W] in that image's
+    pixels, 1 where the mask probability is at least 0.5 (output 'masks'); class names,
+    output names and the input contract are in its metadata. Needs the extra
     'detplug-torchvision[onnx]' for ONNX."""
     from detplug_core.errors import ConfigError
     from detplug_torchvision.deploy.export_command import run_export

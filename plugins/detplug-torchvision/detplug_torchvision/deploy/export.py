@@ -34,6 +34,14 @@ INPUT_DIMS = ("channels", "height", "width")
 DETECTIONS_DIM = "detections"
 
 
+PASTED_MASKS_HINT = (
+    "the detector pastes its masks into the image itself (output 'masks'); an exported "
+    "graph pastes per-box masks ('box_masks' [K, 1, M, M]) at the original image size: give "
+    "the detector a mask_paste switch, or configure it to return box_masks (Mask R-CNN: "
+    "mask_postprocess paste: false)"
+)
+
+
 class ExportError(DetplugError):
     """The model could not be exported with the options given."""
 
@@ -46,6 +54,7 @@ def metadata(model: DeployModel, classes: Sequence[str], source: str) -> dict[st
     meta = {
         "detplug.class_names": json.dumps(list(classes)),
         "detplug.input_contract": INPUT_CONTRACT,
+        "detplug.outputs": json.dumps(output_names(model)),
         "detplug.preprocessing": (model.resize.describe() if model.resize else "no resize")
         + "; then normalise and pad inside the model",
         "detplug.source": os.path.basename(os.fspath(source)),
@@ -54,6 +63,15 @@ def metadata(model: DeployModel, classes: Sequence[str], source: str) -> dict[st
     if os.path.isfile(source):
         meta["detplug.source_sha256"] = _sha256(source)
     return meta
+
+
+def output_names(model: DeployModel) -> list[str]:
+    """The names of ``model``'s outputs, in order: ``boxes``, ``scores``, ``labels``, and
+    ``masks`` for a mask model (from one call on a small image)."""
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        count = len(model(example_image((64, 64)).to(device)))
+    return list(OUTPUT_NAMES[:count])
 
 
 def _sha256(path: str | os.PathLike) -> str:
@@ -96,12 +114,15 @@ def export_program(
         size = _dynamic_trace_size(model, size)
     image = example_image(size)
     with torch.no_grad():
-        model(image)  # one eager call: lazily set state (RoIAlign scales) is set for good
+        # one eager call: lazily set state (RoIAlign scales) is set for good
+        pasted_by_detector = "masks" in model.detect([image])[0]
     try:
         with _size_oblivious():
             program = torch.export.export(model, (image,), dynamic_shapes=_dynamic_shapes(dynamic))
     except Exception as err:  # torch.export reports unsupported code as many error types
         hint = " (try a fixed size: --size H W without --dynamic)" if dynamic else ""
+        if pasted_by_detector:
+            hint = f" ({PASTED_MASKS_HINT})"
         raise ExportError(f"torch.export failed{hint}: {_first_line(err)}") from err
     return _without_size_asserts(program)
 

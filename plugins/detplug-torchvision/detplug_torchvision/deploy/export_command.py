@@ -3,6 +3,7 @@ file written (float, or int8 through a float ONNX file), and its check."""
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -76,6 +77,7 @@ def run_export(
     shape = "[3, H, W] (any H, W)" if dynamic else f"[3, {size[0]}, {size[1]}]"
     kind = f"{fmt}, int8" if int8 else fmt
     echo(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB): {kind}, input uint8 {shape}")
+    echo(f"outputs: {', '.join(json.loads(meta['detplug.outputs']))}")
     echo(f"classes: {', '.join(loaded.classes) or '(none saved)'}")
     if int8:
         calibrated = f" of {data.where}" if data is not None and calibration else ""
@@ -94,8 +96,7 @@ def run_export(
             if data is None:
                 echo(f"check skipped: no validation images to score the int8 model ({no_data})")
                 return path
-            line, failure = metric_change(model, runner, data, check_images, max_map_drop)
-            lines = [line]
+            lines, failure = metric_change(model, runner, data, check_images, max_map_drop)
         else:
             lines, failure = parity_lines(model, runner, _check_images(data, size, dynamic))
     for line in lines:
