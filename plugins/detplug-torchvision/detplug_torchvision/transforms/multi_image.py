@@ -94,10 +94,10 @@ def _resize_fit(image: Tensor, boxes: Tensor, factor: float) -> tuple[Tensor, Te
 
 def _resize_masks(masks: Tensor, size: tuple[int, int]) -> Tensor:
     """Masks [K, h, w] resized to ``size`` by nearest neighbour with pixel centres aligned
-    (``nearest-exact``): each mask stays within half a pixel of its resized image at any
-    scale. (torchvision's ``Mask`` kernel, ``nearest``, samples each pixel's top-left
-    corner: on a k-fold enlargement its masks lie (k - 1) / 2 pixels down-right of the
-    image, a 2.7-pixel shift when a Mosaic enlarges a 100-px image to 640.)"""
+    (``nearest-exact``): each mask edge stays within half a pixel of where the resize puts
+    it (mean offset 0). torchvision's ``Mask`` kernel (``nearest``) samples at each
+    pixel's top-left corner, which moves edges 0 to 1 pixel down-right (mean +0.46 px over
+    random scales 0.3-6.5)."""
     if tuple(masks.shape[-2:]) == tuple(size):
         return masks
     if len(masks) == 0:
