@@ -5,7 +5,11 @@ The evaluator owns what evaluations leave behind (``last_eval``, ``last_metrics`
 ``val()``/``test()`` and the built-in ValidationHook call :meth:`Evaluator.run`.
 
 A pass runs the model under ``torch.inference_mode()`` and copies its outputs to the CPU
-outside of it, so metrics receive ordinary tensors they may modify. It is a scope: what a
+outside of it, so metrics receive ordinary tensors they may modify, with boxes and masks
+brought to ``orig_size`` (``rescale``). A metric with a ``prepare(predictions, targets)``
+method gets each batch through it first, on the rank that predicted it, and keeps only what
+it returns (e.g. masks as run-length encodings instead of image-sized tensors): under DDP
+every batch is kept until the gather, so what a metric keeps must be small. It is a scope: what a
 hook enters with :meth:`Evaluator.enter_context` in ``before_{val,test}_epoch`` (EMAHook's
 averaged weights) is exited as soon as the model outputs are in, before the metrics'
 ``after_*_epoch`` stage, however the pass ends. A signal received during the pass stops it
@@ -23,6 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import torch
 
 from detplug_core import dist
+from detplug_core.runner.rescale import rescale_boxes, rescale_masks
 from detplug_core.runner.results import EvalResult
 
 if TYPE_CHECKING:
@@ -31,7 +36,7 @@ if TYPE_CHECKING:
     from detplug_core.runner.hook_dispatch import HookDispatcher
     from detplug_core.runner.protocol import RunnerView
 
-__all__ = ["EvalLoop", "EvalResult", "Evaluator", "rescale_boxes"]
+__all__ = ["EvalLoop", "EvalResult", "Evaluator", "rescale_boxes", "rescale_masks"]
 
 T = TypeVar("T")
 
@@ -107,18 +112,6 @@ class Evaluator:
         return result
 
 
-def rescale_boxes(boxes: torch.Tensor, size: tuple[int, int], orig: Any) -> torch.Tensor:
-    """Boxes (xyxy) from an image of ``size`` (H, W) to one of ``orig`` (H, W)."""
-    if orig is None:
-        return boxes
-    oh, ow = int(orig[0]), int(orig[1])
-    h, w = size
-    if (oh, ow) == (h, w) or boxes.numel() == 0:
-        return boxes
-    scale = torch.tensor([ow / w, oh / h, ow / w, oh / h], dtype=boxes.dtype)
-    return boxes * scale
-
-
 def _prediction_to_cpu(pred: dict, size: tuple[int, int], orig: Any) -> dict:
     out = {}
     for key, value in pred.items():
@@ -131,7 +124,24 @@ def _prediction_to_cpu(pred: dict, size: tuple[int, int], orig: Any) -> dict:
         out[key] = value
     if "boxes" in out:
         out["boxes"] = rescale_boxes(out["boxes"], size, orig)
+    if isinstance(out.get("masks"), torch.Tensor):  # box_masks follow their boxes
+        out["masks"] = rescale_masks(out["masks"], size, orig)
     return out
+
+
+def _target_to_orig(target: dict, size: tuple[int, int], orig: Any) -> dict:
+    gt = dict(target)
+    if isinstance(gt.get("boxes"), torch.Tensor):
+        gt["boxes"] = rescale_boxes(gt["boxes"].float(), size, orig)
+    if isinstance(gt.get("masks"), torch.Tensor):
+        gt["masks"] = rescale_masks(gt["masks"].as_subclass(torch.Tensor), size, orig)
+    return gt
+
+
+def _prepared(metric: Any, preds: list[dict], targets: list[dict]) -> tuple[list, list]:
+    """The batch as ``metric`` keeps it: through its optional ``prepare`` method."""
+    prepare = getattr(metric, "prepare", None)
+    return prepare(preds, targets) if callable(prepare) else (preds, targets)
 
 
 class EvalLoop:
@@ -144,16 +154,18 @@ class EvalLoop:
         self.metrics = metrics
         self.mode = mode
 
-    def predict_all(self, hooks: HookDispatcher, signals: RunSignals) -> list[tuple[list, list]]:
-        """Every batch's predictions and targets (kept for the gather under DDP, else given
-        to the metrics at once); stops after the batch where this rank got a signal."""
+    def predict_all(self, hooks: HookDispatcher, signals: RunSignals) -> list[list[tuple]]:
+        """Every batch's predictions and targets as each metric prepared them (kept for the
+        gather under DDP, else given to the metrics at once): one ``[(predictions,
+        targets) per metric]`` per batch; stops after the batch where this rank got a
+        signal."""
         r, mode = self.runner, self.mode
         model = r.model
         was_training = model.training
         model.eval()
         for metric in self.metrics:
             metric.reset()
-        pending: list[tuple[list, list]] = []
+        pending: list[list[tuple]] = []
         has_before, has_after = hooks.has(f"before_{mode}_iter"), hooks.has(f"after_{mode}_iter")
         bar = r.log.eval_bar(len(self.built.loader), mode)
         try:
@@ -163,11 +175,14 @@ class EvalLoop:
                         f"before_{mode}_iter", runner=r, batch_idx=batch_idx, data_batch=batch
                     )
                 preds, targets = self._predict(batch)
+                prepared = [_prepared(m, preds, targets) for m in self.metrics]
                 if dist.is_active():
-                    pending.append((preds, targets))
+                    pending.append(prepared)
                 else:
-                    for metric in self.metrics:
-                        metric.update(preds, targets)
+                    for metric, (metric_preds, metric_targets) in zip(
+                        self.metrics, prepared, strict=True
+                    ):
+                        metric.update(metric_preds, metric_targets)
                 if has_after:
                     hooks.call(
                         f"after_{mode}_iter",
@@ -195,19 +210,18 @@ class EvalLoop:
             size = (int(image.shape[-2]), int(image.shape[-1]))
             orig = target.get("orig_size")
             out_preds.append(_prediction_to_cpu(pred, size, orig))
-            gt = dict(target)
-            if isinstance(gt.get("boxes"), torch.Tensor):
-                gt["boxes"] = rescale_boxes(gt["boxes"].float(), size, orig)
-            out_targets.append(gt)
+            out_targets.append(_target_to_orig(target, size, orig))
         return out_preds, out_targets
 
-    def compute(self, pending: list[tuple[list, list]], prefixes: list[str]) -> dict[str, float]:
+    def compute(self, pending: list[list[tuple]], prefixes: list[str]) -> dict[str, float]:
         """The metrics (``<prefix>/<key>`` -> float), computed on rank 0 and broadcast."""
         if dist.is_active():
-            gathered = dist.gather_to_main(pending)
+            gathered = dist.gather_to_main(pending)  # [rank][batch][metric]
             if gathered is not None:
-                preds, targets = _merge_ranks(gathered, interleave=not self.built.custom_batches)
-                for metric in self.metrics:
+                interleave = not self.built.custom_batches
+                for i, metric in enumerate(self.metrics):
+                    per_rank = [[batch[i] for batch in batches] for batches in gathered]
+                    preds, targets = _merge_ranks(per_rank, interleave)
                     metric.update(preds, targets)
         results: dict[str, float] = {}
         if self.runner.rank == 0:

@@ -104,11 +104,19 @@ def detection_boxes(
     return Boxes(ids, np.asarray(cat_ids, np.int64)[labels], xywh, scores)
 
 
+# pycocotools 2.0.11's mask.area fails on a list of 256 masks or more (an OverflowError
+# from a uint8 count), so it gets at most 255 at a time.
+_AREA_CHUNK = 255
+
+
 def mask_areas(rles: Sequence[dict]) -> np.ndarray:
     """Pixel count of each mask (float64), pycocotools' ``mask.area``."""
-    if not rles:
-        return np.zeros(0, np.float64)
-    return mask_utils.area(list(rles)).astype(np.float64)
+    rles = list(rles)
+    parts = [
+        mask_utils.area(rles[i : i + _AREA_CHUNK]).astype(np.float64)
+        for i in range(0, len(rles), _AREA_CHUNK)
+    ]
+    return np.concatenate(parts) if parts else np.zeros(0, np.float64)
 
 
 def gt_annotations(gt: Boxes, segs: Sequence[dict] | None = None) -> list[dict]:

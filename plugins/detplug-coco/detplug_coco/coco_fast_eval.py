@@ -33,7 +33,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 from pycocotools.cocoeval import COCOeval, Params
 
-from detplug_coco.coco_convert import captured_stdout
+from detplug_coco.coco_convert import captured_stdout, mask_areas
 
 __all__ = ["IOU_TYPES", "CocoEvaluation", "evaluate"]
 
@@ -172,7 +172,7 @@ def evaluate(
     pair_gt = np.repeat(lo - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
     if segm:
         d_segs = [dt["segmentation"][i] for i in source.tolist()]
-        d_area = mask_utils.area(d_segs).astype(np.float64) if d_segs else np.zeros(0)
+        d_area = mask_areas(d_segs)
         pair_iou = _mask_pair_ious(d_segs, gts.segs, gts.crowd, d_group, lo, hi)
     else:
         d_box = _xywh(dt["bbox"])[source]

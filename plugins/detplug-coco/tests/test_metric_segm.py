@@ -56,7 +56,7 @@ def _nearby(rng: np.random.Generator, mask: np.ndarray) -> np.ndarray:
 def make_case(seed: int, n_images: int = 12, p_crowd: float = 0.15, many: bool = True) -> list:
     """Images of 24..48 px (one of 100, for medium and large areas) with 0..6 masks of 4 classes (some crowd regions), detections near
     them (varied overlap, wrong classes, duplicates) or anywhere (one image with more than 100
-    when ``many``, an empty mask, scores with ties); images without GT, without detections.
+    each in two images when ``many``: 256+ masks in all), an empty mask, scores with ties); images without GT, without detections.
     Each item: (prediction with ``masks`` probabilities, target with ``masks``)."""
     rng = np.random.default_rng(seed)
     case = []
@@ -72,7 +72,7 @@ def make_case(seed: int, n_images: int = 12, p_crowd: float = 0.15, many: bool =
             gt_masks[0][1:99, 1:99] = True
         crowd = rng.random(len(gt_masks)) < p_crowd
         n_det = int(rng.integers(0, 15)) if i % 6 != 2 else 0
-        if many and i == 3:
+        if many and i in (3, 9):  # with the rest, more than 255 masks (pycocotools#area)
             n_det = 130
         det_masks, det_labels, scores = [], [], []
         for _ in range(n_det):
