@@ -112,22 +112,35 @@ def test_geometric_transforms_move_the_masks_with_their_pixels(name, seed):
         assert target["labels"].tolist() == [0, 1, 2, 3]  # nothing lost on the way
 
 
+TO_FLOAT = {"type": "ToDtype", "dtype": "float32", "scale": True}
 PHOTOMETRIC = [
     {"type": "ColorJitter", "brightness": 0.5, "contrast": 0.5, "saturation": 0.5, "hue": 0.1},
     {"type": "RandomPhotometricDistort", "p": 1.0},
     {"type": "GaussianBlur", "kernel_size": 5},
+    {"type": "Grayscale", "num_output_channels": 3},
     {"type": "RandomGrayscale", "p": 1.0},
     {"type": "RandomInvert", "p": 1.0},
+    {"type": "RandomPosterize", "bits": 2, "p": 1.0},
+    {"type": "RandomSolarize", "threshold": 100, "p": 1.0},
+    {"type": "RandomEqualize", "p": 1.0},
+    {"type": "RandomAutocontrast", "p": 1.0},
+    {"type": "RandomAdjustSharpness", "sharpness_factor": 2.0, "p": 1.0},
+    {"type": "RandomChannelPermutation"},
+    {"type": "JPEG", "quality": 50},
     {"type": "RandomErasing", "p": 1.0},  # occludes: masks and boxes stay (torchvision's rule)
-    {"type": "ToDtype", "dtype": "float32", "scale": True},
+    TO_FLOAT,
     {"type": "ToFloatImage"},
+    {"type": "GaussianNoise"},  # (after TO_FLOAT: float images only)
+    {"type": "Normalize", "mean": [0.5] * 3, "std": [0.2] * 3},  # (ditto)
 ]
 
 
 @pytest.mark.parametrize("cfg", PHOTOMETRIC, ids=lambda c: c["type"])
 def test_pixel_only_transforms_leave_the_masks_as_they_are(cfg):
     _, before = sample()
-    _, target = run([cfg], 0)
+    _, target = run(
+        [cfg] if cfg["type"] not in ("GaussianNoise", "Normalize") else [TO_FLOAT, cfg], 0
+    )
     assert isinstance(target["masks"], tv_tensors.Mask)
     assert torch.equal(target["masks"], before["masks"])
     assert torch.equal(target["boxes"], before["boxes"])
@@ -139,14 +152,16 @@ def test_flip_mirrors_the_masks():
     assert torch.equal(target["masks"], before["masks"].flip(-1))
 
 
+@pytest.mark.parametrize("match", [True, False])
 @pytest.mark.parametrize("height, width", [(48, 64), (37, 53), (90, 41)])
-def test_resize_short_long_match_torchvision_gives_generalized_rcnn_transforms_masks(height, width):
+def test_resize_short_long_gives_generalized_rcnn_transforms_masks(height, width, match):
     """torchvision's GeneralizedRCNNTransform resizes Mask R-CNN's target masks (nearest,
-    at its image size): ResizeShortLong(match_torchvision) gives the same masks."""
+    at its image size): ResizeShortLong gives the same masks (match_torchvision changes
+    the image's resampling only)."""
     _, target = mask_sample(height, width, [[2, 3, 20, 30], ("L", 22, 4, 36, 34)])
     image = tv_tensors.Image(torch.randint(0, 256, (3, height, width), dtype=torch.uint8))
     resize = TRANSFORMS.build(
-        {"type": "ResizeShortLong", "short": 72, "long": 120, "match_torchvision": True}
+        {"type": "ResizeShortLong", "short": 72, "long": 120, "match_torchvision": match}
     )
     out_image, out = resize(image, target)
     reference = GeneralizedRCNNTransform(72, 120, [0.0] * 3, [1.0] * 3)
