@@ -150,9 +150,10 @@ class CocoDataset(DetectionDataset):
             np.bincount(columns.ann_image[rows], minlength=len(columns.file_names)),
             out=box_start[1:],
         )
-        self._segment_start = box_start
-        self._image_order = np.argsort(columns.image_ids, kind="stable")
-        self._sorted_image_ids = columns.image_ids[self._image_order]
+        if annotations is not None:  # image id -> its first annotation's segmentation
+            self._segment_start = box_start
+            self._image_order = np.argsort(columns.image_ids, kind="stable")
+            self._sorted_image_ids = columns.image_ids[self._image_order]
         return RecordStore(
             paths=paths,
             file_names=columns.file_names,
