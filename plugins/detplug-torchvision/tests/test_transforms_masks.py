@@ -217,6 +217,10 @@ def test_masks_that_do_not_match_the_boxes_are_refused_by_name(name):
     with pytest.raises(SampleError, match=rf"^{name}: target\['masks'\] has shape \[3, 48, 64\], "
                        r"expected \[4, 48, 64\] .*\(image_id 0, 0.png\)"):  # fmt: skip
         TRANSFORMS.build({"type": name})(image, target)
+    image, target = sample()
+    target["masks"] = tv_tensors.Mask(target["masks"][:, :40])
+    with pytest.raises(SampleError, match=rf"^{name}: .* expected \[4, 48, 64\]"):
+        TRANSFORMS.build({"type": name})(image, target)
 
 
 def test_fill_pads_images_with_it_and_masks_with_0():

@@ -13,11 +13,12 @@ from typing import Any
 import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
+from torchvision.transforms.v2 import functional as F
 
 from detplug_torchvision.registries import TRANSFORMS
 from detplug_torchvision.transforms.target_masks import MASKS, masks_of, select_masks
 
-__all__ = ["DropIgnored", "SanitizeBoxes", "select_boxes"]
+__all__ = ["DropIgnored", "SanitizeBoxes", "check_masks", "select_boxes"]
 
 DEFAULT_KEYS = ("labels", "ignore")
 
@@ -44,6 +45,13 @@ class _PerBoxTensors:
     def __call__(self, sample: Any) -> tuple[torch.Tensor, ...]:
         target = sample[1]
         return tuple(target[k] for k in self.keys if isinstance(target.get(k), torch.Tensor))
+
+
+def check_masks(image: Any, target: dict, name: str) -> None:
+    """Refuse (by the transform's ``name``) masks that are not one per box at the image's
+    size: torchvision's SanitizeBoundingBoxes would pass them through unchanged."""
+    if MASKS in target:
+        masks_of(target, name, len(target["boxes"]), F.get_size(image))
 
 
 def select_boxes(target: dict, keep: torch.Tensor, keys: Sequence[str]) -> dict:
@@ -89,7 +97,7 @@ class SanitizeBoxes(v2.Transform):
 
     def forward(self, *inputs: Any) -> Any:
         image, target = split_sample(inputs, type(self).__name__)
-        masks_of(target, type(self).__name__, len(target["boxes"]))  # one per box, or refused
+        check_masks(image, target, type(self).__name__)
         target = dict(target, boxes=self.clamp(target["boxes"]))
         image, target = self.sanitize(image, target)
         masks = target.get(MASKS)
@@ -112,7 +120,7 @@ class DropIgnored(v2.Transform):
 
     def forward(self, *inputs: Any) -> Any:
         image, target = split_sample(inputs, type(self).__name__)
-        masks_of(target, type(self).__name__, len(target["boxes"]))  # one per box, or refused
+        check_masks(image, target, type(self).__name__)
         ignore = target.get("ignore")
         if ignore is None or not bool(ignore.any()):
             return image, target
