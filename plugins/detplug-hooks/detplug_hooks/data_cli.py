@@ -4,7 +4,10 @@ CONFIG_OR_PATH is a data set a plugin recognises (as ``--data`` does: a YOLO dat
 COCO JSON, a VOC folder) or a training config, whose dataloaders' datasets are read.
 ``check`` prints per split: image and box counts, boxes per class, box size and aspect
 histograms, images without boxes, what the loader fixed or skipped, and every image the
-loader would refuse; it writes ``labels.png``. ``show`` draws a few images with their boxes.
+loader would refuse; with ``--decode`` and a data set with instance masks (``with_masks:
+true``), the mask count, empty masks, a mask size histogram and every image whose masks
+the loader would refuse; it writes ``labels.png``. ``show`` draws a few images with their
+boxes (and masks).
 A data set the loaders refuse at construction is exit 2 with the loader's message.
 """
 
@@ -106,14 +109,15 @@ _images = click.option("--data-images", metavar="DIR", help="The image folder of
 @click.option(
     "--decode",
     is_flag=True,
-    help="Decode every image (default: the loaders' scan, which decodes files that look "
-    "truncated or are not JPEG/PNG).",
+    help="Decode every image, and load every instance mask of a data set with masks "
+    "(default: the loaders' scan, which decodes files that look truncated or are not "
+    "JPEG/PNG).",
 )
 def check(
     target: str, overrides: tuple[str, ...], data_images: str | None, out: str, decode: bool
 ) -> None:
     """Counts, histograms and problems per split; writes OUT/labels.png."""
-    from detplug_hooks.data_stats import collect_stats, format_stats, scan_images
+    from detplug_hooks.data_stats import collect_stats, format_stats, scan_images, scan_masks
     from detplug_hooks.plots.labels import plot_labels
 
     problems = 0
@@ -122,6 +126,9 @@ def check(
     ):
         stats = collect_stats(dataset, split)
         stats.problems = scan_images(dataset, decode=decode)
+        if decode and stats.with_masks:
+            stats.masks, mask_problems = scan_masks(dataset)
+            stats.problems += mask_problems
         problems += len(stats.problems)
         click.echo(format_stats(stats))
         if n == 0:  # the train split (the first one a data set or config has)
@@ -149,7 +156,8 @@ def show(
     split: str,
     num: int,
 ) -> None:
-    """Draw NUM images of SPLIT with their boxes and class names into OUT/."""
+    """Draw NUM images of SPLIT with their boxes and class names into OUT/ (and their
+    instance masks, filled, when the dataset loads them: with_masks: true)."""
     import torch
 
     from detplug_hooks.drawing import draw_detections
@@ -175,7 +183,7 @@ def show(
         none = torch.zeros(0)
         picture = draw_detections(
             image, target_["boxes"], target_["labels"], torch.zeros(0, 4), none, none,
-            classes=dataset.classes, min_side=256,
+            classes=dataset.classes, min_side=256, gt_masks=target_.get("masks"),
         )  # fmt: skip
         stem = Path(str(target_["file_name"])).stem
         path = Path(out) / f"{split}_{i:05d}_{stem}.png"

@@ -4,7 +4,9 @@
 wrappers (Repeat/Concat/Seeded) and ``dataset.report`` (what the loader already fixed or
 skipped at construction). ``scan_images`` then checks every image the way the loaders do:
 the datasets' bad-image scan (truncated and corrupt files; every file decoded with
-``decode=True``) and the header size against the annotations.
+``decode=True``) and the header size against the annotations. ``scan_masks`` loads every
+instance mask of a dataset built with ``with_masks: true`` as the loader would (mask sizes,
+empty masks, masks that cannot be loaded).
 """
 
 from __future__ import annotations
@@ -24,10 +26,20 @@ __all__ = [
     "histogram_line",
     "parsed_leaves",
     "scan_images",
+    "scan_masks",
 ]
 
 SIZE_BINS = (0, 8, 16, 32, 64, 96, 128, 256, 512, float("inf"))
 ASPECT_BINS = (0, 1 / 4, 1 / 2, 1 / 1.25, 1.25, 2, 4, float("inf"))
+
+
+@dataclass
+class MaskStats:
+    """The instance masks of one split, loaded: each mask's area in pixels and the masks
+    without a pixel (``"<sample>, box <k>"``, crowd regions left out)."""
+
+    areas: np.ndarray  # int64 [M]
+    empty: list[str]
 
 
 @dataclass
@@ -42,7 +54,9 @@ class SplitStats:
     image_sizes: np.ndarray  # float32 [N, 2] (h, w) of each box's image
     empty_images: list[str]
     cleanup: dict[str, tuple[int, str]]  # reason -> (count, first example)
-    problems: list[str] = field(default_factory=list)  # from scan_images
+    problems: list[str] = field(default_factory=list)  # from scan_images and scan_masks
+    with_masks: bool = False  # the dataset loads instance masks (with_masks: true)
+    masks: MaskStats | None = None  # from scan_masks
 
     @property
     def per_class(self) -> list[int]:
@@ -93,7 +107,41 @@ def collect_stats(dataset: Any, name: str) -> SplitStats:
         else np.zeros((0, 2), np.float32),
         empty_images=[r.path for r in records if not len(r.boxes)],
         cleanup=cleanup,
+        with_masks=any(leaf.with_masks for leaf in leaves),
     )
+
+
+def scan_masks(dataset: Any) -> tuple[MaskStats, list[str]]:
+    """Every instance mask of the leaves built ``with_masks``, loaded by the dataset's own
+    ``load_masks``: their areas, the empty ones, and one line per image whose masks the
+    loader would refuse (a load error, or not one [H, W] mask per box)."""
+    import torch
+
+    areas, empty, problems = [], [], []
+    for leaf in _leaves(dataset):
+        if not leaf.with_masks:
+            continue
+        for i, rec in enumerate(leaf.records):
+            try:
+                masks = torch.as_tensor(leaf.load_masks(i, rec))
+            except DataError as err:
+                problems.append(str(err))
+                continue
+            expected = (len(rec.boxes), rec.height, rec.width)
+            if tuple(masks.shape) != expected:
+                problems.append(
+                    f"{leaf.describe(i)}: masks of shape {list(masks.shape)}, expected "
+                    f"{list(expected)} (one per box, the image's height and width)"
+                )
+                continue
+            area = masks.flatten(1).ne(0).sum(1).numpy() if len(masks) else np.zeros(0, int)
+            areas.append(area)
+            empty += [
+                f"{leaf.describe(i)}, box {k}"
+                for k in np.flatnonzero((area == 0) & ~np.asarray(rec.ignore, dtype=bool))
+            ]
+    found = np.concatenate(areas).astype(np.int64) if areas else np.zeros(0, np.int64)
+    return MaskStats(found, empty), problems
 
 
 def scan_images(dataset: Any, decode: bool = False) -> list[str]:
@@ -152,6 +200,16 @@ def format_stats(stats: SplitStats) -> str:
         "  box size sqrt(w*h) px: " + histogram_line(np.sqrt(w * h), SIZE_BINS),
         "  box aspect w/h: " + histogram_line(w / np.maximum(h, 1e-6), ASPECT_BINS, "{:.2f}"),
     ]
+    if stats.masks is not None:
+        lines.append(
+            f"  masks: {len(stats.masks.areas)}, {len(stats.masks.empty)} empty"
+            + (f" (first: {stats.masks.empty[0]})" if stats.masks.empty else "")
+        )
+        lines.append(
+            "  mask size sqrt(area) px: " + histogram_line(np.sqrt(stats.masks.areas), SIZE_BINS)
+        )
+    elif stats.with_masks:
+        lines.append("  masks: one per box, not loaded (--decode loads and checks every one)")
     for reason, (count, first) in stats.cleanup.items():
         lines.append(f"  loader: {count} {reason} (first: {first})")
     for problem in stats.problems:

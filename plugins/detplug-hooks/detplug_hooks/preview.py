@@ -1,18 +1,21 @@
-"""PredictionPreviewHook: save a few validation images with predicted and GT boxes."""
+"""PredictionPreviewHook: save a few validation images with predicted and GT boxes (and
+instance masks, for a mask model on data with masks)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from detplug_torchvision.masks import image_masks
 from torch import Tensor
 
 from detplug_core import Hook, RunnerView
 from detplug_hooks.checks import check_float, check_int, check_str
-from detplug_hooks.drawing import draw_detections
+from detplug_hooks.drawing import draw_detections, kept_predictions
 from detplug_hooks.registries import HOOKS
 from detplug_hooks.runner_access import is_main_process, work_path
 
 NAME = "PredictionPreviewHook"
+MASK_KEYS = ("masks", "box_masks")  # a mask model's (Mask R-CNN's) per-detection masks
 
 
 @HOOKS.register()
@@ -20,6 +23,8 @@ class PredictionPreviewHook(Hook):
     """Every ``interval`` validations, write the first ``num_images`` validation images with
     their ground truth (green) and predictions (red, ``class score``) as PNG files
     ``<out_dir>/iter_<N>_<k>.png`` (``N`` = training iterations done, ``k`` = image index).
+    Instance masks are filled in the same colours, see-through: the targets' ``masks`` and
+    a mask model's predicted ``masks`` or ``box_masks`` (thresholded at 0.5).
 
     Args:
         interval: preview every ``interval``-th validation (1 = each one).
@@ -68,22 +73,38 @@ class PredictionPreviewHook(Hook):
         for image, target, pred in zip(images, targets, outputs, strict=False):
             if self._written >= self.num_images:
                 break
+            drawn = self._drawn_predictions(image, target, pred)
             picture = draw_detections(
                 image,
                 target.get("boxes"),
                 target.get("labels"),
-                to_image_pixels(pred["boxes"].detach().cpu(), image, target),
-                pred["scores"].detach().cpu(),
-                pred["labels"].detach().cpu(),
+                drawn["boxes"],
+                drawn["scores"],
+                drawn["labels"],
                 classes=classes,
                 score_thr=self.score_thr,
                 max_boxes=self.max_boxes,
                 min_side=self.min_side,
+                gt_masks=target.get("masks"),
+                masks=drawn.get("masks"),
             )
             path = out / f"iter_{int(runner.iter):07d}_{self._written:02d}.png"
             picture.save(path)
             self.written_files.append(str(path))
             self._written += 1
+
+    def _drawn_predictions(self, image: Tensor, target: dict, pred: dict) -> dict:
+        """The predictions that are drawn, on the CPU, boxes in the drawn image's pixels and
+        with a mask model binary ``masks`` of its size."""
+        scores = pred["scores"].detach().cpu()
+        keep = kept_predictions(scores, self.score_thr, self.max_boxes)
+        boxes = to_image_pixels(pred["boxes"].detach().cpu()[keep], image, target)
+        drawn = {"boxes": boxes, "scores": scores[keep], "labels": pred["labels"].cpu()[keep]}
+        found = {key: pred[key].detach().cpu()[keep] for key in MASK_KEYS if key in pred}
+        masks = image_masks({**found, "boxes": boxes}, tuple(image.shape[-2:]))
+        if masks is not None:
+            drawn["masks"] = masks
+        return drawn
 
 
 def _classes(runner: RunnerView) -> list[str] | None:
