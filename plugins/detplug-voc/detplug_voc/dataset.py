@@ -19,7 +19,12 @@ from detplug_torchvision.datasets.records import StringColumn
 from detplug_core.errors import BuildError, DataError
 from detplug_voc.layout import ImageFolder, auto_split
 from detplug_voc.registries import DATASETS
-from detplug_voc.segmentation_object import check_size, object_masks, read_object_png
+from detplug_voc.segmentation_object import (
+    check_size,
+    count_object_pixels,
+    object_masks,
+    read_object_png,
+)
 from detplug_voc.voc_xml import VOC_CLASSES, VocFile, is_zero_area, parse_voc_xml, read_split
 
 __all__ = ["VOC_CLASSES", "VOCDataset"]
@@ -204,15 +209,15 @@ class VOCDataset(DetectionDataset):
         """The record's objects' pixels in its SegmentationObject PNG (uint8 [K, H, W])."""
         path = self.mask_paths[record.image_id]
         indices = read_object_png(path, self.describe(index))
-        check_size(indices, (record.height, record.width), path, self.describe(index))
+        check_size(indices.shape, (record.height, record.width), path, self.describe(index))
         return object_masks(indices, record.ann_index)
 
     def _object_pixels(self, mask_path: str, xml: VocFile, size: tuple[int, int]) -> np.ndarray:
         """How many pixels each object index covers in the image's PNG (int64 [256])."""
-        indices = read_object_png(mask_path, xml.path)
+        found, pixels = count_object_pixels(mask_path, xml.path)
         if all(size):
-            check_size(indices, size, mask_path, xml.path)
-        return np.bincount(indices.ravel(), minlength=256)
+            check_size(found, size, mask_path, xml.path)
+        return pixels
 
     def _record(
         self, path: str, xml: VocFile, image_id: int, report: CleanupReport, mask_path: str

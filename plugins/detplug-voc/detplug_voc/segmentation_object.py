@@ -14,19 +14,23 @@ rotated photo).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import numpy as np
 import PIL.Image
 
 from detplug_core.errors import DataError
 
-__all__ = ["VOID", "check_size", "object_masks", "read_object_png"]
+__all__ = ["VOID", "check_size", "count_object_pixels", "object_masks", "read_object_png"]
 
 VOID = 255
+T = TypeVar("T")
 
 
-def read_object_png(path: str, where: str) -> np.ndarray:
-    """The object index of each pixel of ``path`` (uint8 [H, W]); a DataError naming the
-    file (and ``where``: the sample) when it cannot be read or holds colours, not indices."""
+def _read(path: str, where: str, read: Callable[[PIL.Image.Image], T]) -> T:
+    """``read(image)`` of the opened PNG; a DataError naming the file (and ``where``: the
+    sample) when it cannot be read or holds colours, not indices."""
     try:
         with PIL.Image.open(path) as im:
             if im.mode not in ("P", "L"):
@@ -34,17 +38,32 @@ def read_object_png(path: str, where: str) -> np.ndarray:
                     f"SegmentationObject file '{path}' ({where}) is a {im.mode} image; it must "
                     "hold one object index per pixel (a palette or greyscale PNG, as VOC's)"
                 )
-            return np.asarray(im, dtype=np.uint8)
+            return read(im)
     except OSError as err:
         raise DataError(f"cannot read SegmentationObject file '{path}' ({where}): {err}") from None
 
 
-def check_size(indices: np.ndarray, size: tuple[int, int], path: str, where: str) -> None:
-    """A DataError naming the PNG when it is not ``size`` (height, width)."""
-    if indices.shape == tuple(size):
+def read_object_png(path: str, where: str) -> np.ndarray:
+    """The object index of each pixel of ``path`` (uint8 [H, W])."""
+    return _read(path, where, lambda im: np.asarray(im, dtype=np.uint8))
+
+
+def count_object_pixels(path: str, where: str) -> tuple[tuple[int, int], np.ndarray]:
+    """``((height, width), pixels)`` of ``path``: ``pixels[k]`` (int64 [256]) is how many
+    pixels hold index k (Pillow's histogram, without an array of the pixels)."""
+
+    def read(im: PIL.Image.Image) -> tuple[tuple[int, int], np.ndarray]:
+        return (im.height, im.width), np.asarray(im.histogram(), dtype=np.int64)[:256]
+
+    return _read(path, where, read)
+
+
+def check_size(found: tuple[int, int], size: tuple[int, int], path: str, where: str) -> None:
+    """A DataError naming the PNG when its ``found`` (height, width) is not ``size``."""
+    if tuple(found) == tuple(size):
         return
     height, width = size
-    found_h, found_w = indices.shape
+    found_h, found_w = found
     hint = ""
     if (found_h, found_w) == (width, height):
         hint = (

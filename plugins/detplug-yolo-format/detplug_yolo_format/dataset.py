@@ -75,8 +75,8 @@ class YoloDataset(DetectionDataset):
       rasterised by pycocotools when a sample is loaded); a box row among them gets its
       filled box as mask, counted in the summary; a split with box rows and not one polygon
       is a DataError (a detection data set). Polygons with an odd number of coordinates,
-      fewer than 3 distinct points or no pixel covered are dropped, points outside the
-      image clipped, each counted with its first file and line.
+      fewer than 3 distinct points, or (with masks) no pixel covered are dropped, points
+      outside the image clipped, each counted with its first file and line.
     """
 
     def __init__(
@@ -170,7 +170,7 @@ class YoloDataset(DetectionDataset):
                     raise
                 # unreadable header: the bad-image scan leaves it out (on_bad_image: skip)
         if os.path.isfile(label):
-            rows = parse_label_file(label, len(self.classes), height, width)
+            rows = parse_label_file(label, len(self.classes), height, width, self.with_masks)
             if not len(rows.labels) and not rows.dropped():
                 report.add("empty label files (background)", label, dirty=False)
         else:

@@ -4,7 +4,8 @@
 A polygon's box is its bounding box after its points are clipped to the image (as
 Ultralytics does). Dirty rows are dropped and listed by line (the dataset counts them in
 its summary): repeated rows, zero-size boxes, polygons with an odd number of coordinates,
-fewer than 3 distinct points, or a mask that covers no pixel. A polygon point outside the
+fewer than 3 distinct points, or (when masks are asked for) a mask that covers no pixel.
+A polygon point outside the
 image is clipped, and its line listed. A malformed row (fewer than 5 values, 6 values,
 non-numeric) or a class id outside ``names`` is a DataError naming the file and the line.
 """
@@ -78,11 +79,15 @@ def _read(path: str) -> str:
         raise DataError(f"cannot read label file '{path}': {err}") from None
 
 
-def parse_label_file(path: str, num_classes: int, height: int = 0, width: int = 0) -> LabelRows:
+def parse_label_file(
+    path: str, num_classes: int, height: int = 0, width: int = 0, masks: bool = False
+) -> LabelRows:
     """The rows of ``path``; an empty file gives no rows (a background image).
 
-    ``height`` and ``width`` (the image's, 0 when unknown) set the clipping tolerance and
-    let polygons that cover no pixel be found (pycocotools' rasterisation)."""
+    ``height`` and ``width`` (the image's, 0 when unknown) set the clipping tolerance; with
+    ``masks`` (and the size known) polygons whose mask covers no pixel are dropped
+    (pycocotools' rasterisation: about 0.1 ms a polygon, paid only when masks are asked
+    for)."""
     tolerance = (ROUNDING_PX / width if width else 0.0, ROUNDING_PX / height if height else 0.0)
     rows = LabelRows(np.zeros(0, np.int64), np.zeros((0, 4)), [])
     labels: list[int] = []
@@ -94,7 +99,8 @@ def parse_label_file(path: str, num_classes: int, height: int = 0, width: int = 
         if not tokens:
             continue
         cls, coords = _values(tokens, f"{path}:{number}", num_classes)
-        key = (cls, *(round(v, 9) for v in coords))
+        # a box's values rounded (as ever); a polygon's as read: rounding 2n values costs
+        key = (cls, *(round(v, 9) for v in coords)) if len(coords) == 4 else (cls, *coords)
         if key in seen:
             rows.duplicates.append(number)
             continue
@@ -106,14 +112,15 @@ def parse_label_file(path: str, num_classes: int, height: int = 0, width: int = 
             rows.odd_polygons.append(number)
             continue
         else:
-            polygon, clipped = clip_polygon(np.reshape(coords, (-1, 2)), tolerance)
-            if distinct_points(polygon) < 3:
+            xs, ys, clipped = clip_polygon(coords, tolerance)
+            if distinct_points(xs, ys) < 3:
                 rows.few_points.append(number)
                 continue
             if clipped:
                 rows.clipped.append(number)
-            (x1, y1), (x2, y2) = polygon.min(axis=0), polygon.max(axis=0)
+            x1, y1, x2, y2 = min(xs), min(ys), max(xs), max(ys)
             box = [(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1]
+            polygon = np.array((xs, ys)).T
         if box[2] <= 0 or box[3] <= 0:
             rows.zero_size.append(number)
             continue
@@ -121,7 +128,7 @@ def parse_label_file(path: str, num_classes: int, height: int = 0, width: int = 
         boxes.append(box)
         polygons.append(polygon)
         rows.lines.append(number)
-    if height and width:
+    if masks and height and width:
         _drop_empty_masks(rows, labels, boxes, polygons, height, width)
     rows.labels = np.asarray(labels, dtype=np.int64)
     rows.boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)

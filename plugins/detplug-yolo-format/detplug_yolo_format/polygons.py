@@ -16,18 +16,27 @@ from pycocotools import mask as mask_utils
 __all__ = ["box_masks_xyxy", "clip_polygon", "covered_pixels", "distinct_points", "rasterise"]
 
 
-def clip_polygon(xy: np.ndarray, tolerance: tuple[float, float]) -> tuple[np.ndarray, bool]:
-    """``xy`` (float [P, 2], normalised) clipped to 0..1, and whether a point lay outside by
-    more than ``tolerance`` (x, y: the rounding of the file's decimals, not a polygon to
-    report clipped)."""
-    clipped = np.clip(xy, 0.0, 1.0)
-    beyond = np.abs(clipped - xy) > np.asarray(tolerance)
-    return clipped, bool(beyond.any())
+def clip_polygon(
+    coords: list[float], tolerance: tuple[float, float]
+) -> tuple[list[float], list[float], bool]:
+    """``(xs, ys, clipped)``: the normalised ``x1 y1 x2 y2 ...`` ``coords`` as x and y lists
+    clipped to 0..1, and whether a point lay outside by more than ``tolerance`` (x, y: the
+    rounding of the file's decimals, not a polygon to report clipped). Plain lists: a
+    polygon is a few dozen numbers, and numpy's per-call cost would dominate."""
+    xs, ys = coords[0::2], coords[1::2]
+    low, high = min(min(xs), min(ys)), max(max(xs), max(ys))
+    if low >= 0.0 and high <= 1.0:
+        return xs, ys, False
+    tol_x, tol_y = tolerance
+    beyond = min(xs) < -tol_x or max(xs) > 1 + tol_x or min(ys) < -tol_y or max(ys) > 1 + tol_y
+    xs = [min(max(x, 0.0), 1.0) for x in xs]
+    ys = [min(max(y, 0.0), 1.0) for y in ys]
+    return xs, ys, beyond
 
 
-def distinct_points(xy: np.ndarray) -> int:
-    """How many different points ``xy`` (float [P, 2]) holds."""
-    return len(np.unique(xy, axis=0))
+def distinct_points(xs: list[float], ys: list[float]) -> int:
+    """How many different points the polygon holds."""
+    return len(set(zip(xs, ys, strict=True)))
 
 
 def _in_pixels(polygons: list[np.ndarray], height: int, width: int) -> list[list[float]]:
