@@ -144,10 +144,13 @@ class SegmentStore:
 
     def masks(self, rows: np.ndarray, height: int, width: int) -> np.ndarray:
         """The masks of annotations ``rows`` (int [K]), uint8 [K, height, width]."""
-        rles = [self.rle_of(row, height, width) for row in np.asarray(rows).tolist()]
-        if not rles:
-            return np.zeros((0, height, width), np.uint8)
-        return np.ascontiguousarray(mask_utils.decode(rles).transpose(2, 0, 1))
+        rows = np.asarray(rows).tolist()
+        masks = np.empty((len(rows), height, width), np.uint8)
+        for k, row in enumerate(rows):
+            # one at a time into the [K, H, W] array: decoding the list at once returns
+            # [H, W, K] in column order, whose copy to [K, H, W] costs more than the decoding
+            masks[k] = mask_utils.decode(self.rle_of(row, height, width))
+        return masks
 
     @property
     def nbytes(self) -> int:
