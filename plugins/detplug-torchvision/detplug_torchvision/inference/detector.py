@@ -130,10 +130,11 @@ class Detector:
         batched kernels), unlike padding small images to a large one's size (which in
         torchvision changes their scores through the head's GroupNorm).
 
-        A mask model's detections carry ``masks``: bool, the image's own size, from the
-        detector's masks in its input's pixels (resized bilinearly to the image) or from
-        its per-box masks (pasted at the boxes in the image's pixels, as torchvision
-        pastes them), thresholded at 0.5.
+        A mask model's detections carry ``masks``: bool, the image's own size, thresholded
+        at 0.5, from the detector's per-box masks pasted at the boxes in the image's pixels
+        (as torchvision pastes them; MaskRCNN gives these, :class:`DeployModel` asks for
+        them), or from masks a detector pasted in its input's pixels, resized bilinearly
+        to the image (less exact for small masks).
         """
         single = is_single_image(images)
         items = [images] if single else list(images)
