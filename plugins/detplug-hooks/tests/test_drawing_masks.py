@@ -65,7 +65,6 @@ def _tiny_val_config(tmp_path) -> list[str]:
         "train_dataloader.persistent_workers=false",
         "+val_dataloader.dataset.num_images=1",
         "val_dataloader.dataset.image_size=128",
-        "+val_dataloader.dataset.with_masks=true",
         "imgsz=96",
         "val_dataloader.batch_size=1",
         "val_dataloader.num_workers=0",
@@ -91,6 +90,7 @@ def test_previews_of_a_mask_model_draw_gt_and_predicted_masks(tmp_path, monkeypa
     monkeypatch.setenv("DETPLUG_CACHE", str(tmp_path / "cache"))
     torch.manual_seed(0)
     cfg = load_config(RECIPE, _tiny_val_config(tmp_path))
+    cfg["val_dataloader"]["dataset"]["with_masks"] = True  # GT masks (the recipe may set it)
     with Runner(cfg) as runner:
         runner.val()
         dataset = runner.val_dataloader.dataset
