@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from detplug_torchvision.masks import encode_rle, image_masks
 
-from detplug_core.errors import DataError
+from detplug_core.errors import ConfigError, DataError
 
 __all__ = [
     "DENSE_MASK_KEYS",
@@ -47,10 +47,10 @@ def prediction_rles(prediction: Mapping, target: Mapping, where: str) -> list[di
     if prediction.get(RLE_KEY) is not None:
         return list(prediction[RLE_KEY])
     if prediction.get("masks") is None and prediction.get("box_masks") is None:
-        raise ValueError(
+        raise ConfigError(
             f"{where}: iou_type 'segm' needs predictions with 'masks' [D, 1, H, W] or "
-            f"'box_masks' [D, 1, M, M] (a mask model such as Mask R-CNN); this one has "
-            f"{sorted(prediction)}"
+            f"'box_masks' [D, 1, M, M], and this one has {sorted(prediction)}; evaluate "
+            f"masks with a mask model (e.g. Mask R-CNN), or set the metric's iou_type: bbox"
         )
     size = _image_size(target, prediction.get("masks"), where)
     binary = image_masks(dict(prediction), size)

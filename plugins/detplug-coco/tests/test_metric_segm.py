@@ -14,7 +14,7 @@ from detplug_coco.coco_eval_backend import _pycocotools, run_cocoeval
 from detplug_coco.metric import CocoMetric
 from pycocotools import mask as mask_utils
 
-from detplug_core.errors import DataError
+from detplug_core.errors import ConfigError, DataError
 
 N_CLASSES = 4
 
@@ -323,7 +323,7 @@ def test_missing_masks_are_named():
     with pytest.raises(DataError, match="with_masks: true"):
         metric.prepare([pred], [no_gt])
     no_dt = {k: v for k, v in pred.items() if k != "masks"}
-    with pytest.raises(ValueError, match="'masks' .* or 'box_masks'"):
+    with pytest.raises(ConfigError, match="'masks' .* or 'box_masks'.*iou_type: bbox"):
         metric.update([no_dt], [target])
     wrong = {**target, "masks": target["masks"][:, :-1]}
     with pytest.raises(ValueError, match="orig_size"):
