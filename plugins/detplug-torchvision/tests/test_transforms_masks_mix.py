@@ -67,6 +67,17 @@ def test_mosaic_drops_the_masks_of_the_boxes_cut_off():
     assert_masks_follow_pixels(image, target, band=1, tight=True)
 
 
+def test_mosaic_and_mixup_keep_bool_masks_bool():
+    torch.manual_seed(0)
+    samples = [(img, dict(t, masks=tv_tensors.Mask(t["masks"].bool()))) for img, t in four()]
+    image, target = Mosaic(size=32).mix(samples[0], samples[1:])
+    assert target["masks"].dtype == torch.bool
+    target["masks"] = tv_tensors.Mask(target["masks"].to(torch.uint8))
+    assert_masks_follow_pixels(image, target, band=1, tight=True)
+    _, target = MixUp(size=32).mix(samples[0], samples[1:2])
+    assert target["masks"].dtype == torch.bool
+
+
 def test_mosaic_of_float_images_keeps_uint8_masks():
     torch.manual_seed(2)
     first, *others = four(dtype=torch.float32)

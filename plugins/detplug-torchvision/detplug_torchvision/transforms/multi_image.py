@@ -102,7 +102,9 @@ def _resize_masks(masks: Tensor, size: tuple[int, int]) -> Tensor:
         return masks
     if len(masks) == 0:
         return masks.new_zeros((0, *size))
-    return torch.nn.functional.interpolate(masks[None], size=list(size), mode="nearest-exact")[0]
+    data = masks.to(torch.uint8) if masks.dtype == torch.bool else masks  # (no bool kernel)
+    out = torch.nn.functional.interpolate(data[None], size=list(size), mode="nearest-exact")[0]
+    return out.to(masks.dtype)
 
 
 def _paste_masks(parts: list[_Part], size: tuple[int, int]) -> Tensor:
