@@ -10,7 +10,7 @@ checkpoints otherwise, so the partners and the layout are reproducible and resum
 A sample is ``(image, target)`` as in docs/architecture.md: image [C,H,W] (uint8 or float),
 ``target["boxes"]`` XYXY ``BoundingBoxes``; the per-box entries named in ``keys``
 (``labels``, ``ignore``) stay aligned with the boxes; ``target["masks"]`` (instance masks,
-``tv_tensors.Mask`` [K, H, W]) are resized (nearest), placed and cut exactly as their
+``tv_tensors.Mask`` [K, H, W]) are resized (nearest-exact), placed and cut as their
 image, kept and dropped with their boxes; other entries (``image_id``, ``file_name``,
 ``orig_size``) are the first sample's.
 """
@@ -35,6 +35,8 @@ from detplug_torchvision.transforms.target_masks import (
     MASKS,
     check_keys_leave_out_masks,
     masks_of,
+    place_masks,
+    resize_masks,
 )
 
 __all__ = ["MixUp", "Mosaic", "MultiImageTransform"]
@@ -90,40 +92,6 @@ def _resize_fit(image: Tensor, boxes: Tensor, factor: float) -> tuple[Tensor, Te
         image = F.resize(image, [new_h, new_w], antialias=True)
     scale = boxes.new_tensor([new_w / width, new_h / height] * 2)
     return image, boxes * scale
-
-
-def _resize_masks(masks: Tensor, size: tuple[int, int]) -> Tensor:
-    """Masks [K, h, w] resized to ``size`` by nearest neighbour with pixel centres aligned
-    (``nearest-exact``): each mask edge stays within half a pixel of where the resize puts
-    it (mean offset 0). torchvision's ``Mask`` kernel (``nearest``) samples at each
-    pixel's top-left corner, which moves edges 0 to 1 pixel down-right (mean +0.46 px over
-    random scales 0.3-6.5)."""
-    if tuple(masks.shape[-2:]) == tuple(size):
-        return masks
-    if len(masks) == 0:
-        return masks.new_zeros((0, *size))
-    data = masks.to(torch.uint8) if masks.dtype == torch.bool else masks  # (no bool kernel)
-    out = torch.nn.functional.interpolate(data[None], size=list(size), mode="nearest-exact")[0]
-    return out.to(masks.dtype)
-
-
-def _paste_masks(parts: list[_Part], size: tuple[int, int]) -> Tensor:
-    """Every part's masks on one empty (0) canvas of ``size`` (h, w), in order: a single
-    [N, h, w] buffer written once (masks of a 1280-px mosaic are 1.6 MB each)."""
-    height, width = size
-    total = sum(len(part.masks) for part in parts)
-    out = torch.zeros((total, height, width), dtype=parts[0].masks.dtype)
-    start = 0
-    for part in parts:
-        masks, (dy, dx) = part.masks, part.shift
-        y1, y2 = max(dy, 0), min(dy + masks.shape[1], height)
-        x1, x2 = max(dx, 0), min(dx + masks.shape[2], width)
-        if y2 > y1 and x2 > x1:
-            out[start : start + len(masks), y1:y2, x1:x2] = masks[
-                :, y1 - dy : y2 - dy, x1 - dx : x2 - dx
-            ]
-        start += len(masks)
-    return out
 
 
 def _channels(image: Tensor, channels: int) -> Tensor:
@@ -205,7 +173,8 @@ class MultiImageTransform:
                 raise ValueError(f"{type(self).__name__}: some samples lack target[{key!r}]")
             target[key] = torch.cat([part.target[key][part.keep] for part in parts])
         if parts[0].masks is not None:
-            target[MASKS] = tv_tensors.Mask(_paste_masks(parts, size))
+            pieces = [(part.masks, part.shift) for part in parts]
+            target[MASKS] = tv_tensors.Mask(place_masks(pieces, size))
         return target
 
     @staticmethod
@@ -221,7 +190,7 @@ class Mosaic(MultiImageTransform):
     centre (top-left, top-right, bottom-left, bottom-right); what falls off the canvas is
     cut, with the boxes clipped and emptied ones dropped. The centre's x and y are drawn
     from ``center_range`` times ``size``. Applied with probability ``p``. Instance masks
-    are resized (nearest), placed and cut as their image, on an empty (0) canvas.
+    are resized (nearest-exact), placed and cut as their image, on an empty (0) canvas.
     """
 
     num_others = 3
@@ -270,7 +239,7 @@ class Mosaic(MultiImageTransform):
             boxes = boxes + boxes.new_tensor([x1 - cx, y1 - cy] * 2)
             boxes, keep = _clip_keep(boxes, x1, y1, x2, y2)
             if masks is not None:  # the kept ones, resized and placed as the image
-                masks = _resize_masks(masks[keep], (nh, nw))
+                masks = resize_masks(masks[keep], (nh, nw))
             parts.append(_Part(target, boxes[keep], keep, masks, (y1 - cy, x1 - cx)))
         target = self._target(samples[0][1], parts, (2 * s, 2 * s))
         return self._wrap(sample[0], canvas), target
@@ -286,7 +255,7 @@ class MixUp(MultiImageTransform):
     filled with ``fill`` and cut at a random offset to this image's size; the image becomes
     ``(1 - alpha) * image + alpha * partner`` (YOLOX's MixUp with ``alpha`` 0.5). Applied
     with probability ``p``. Instance masks are not blended but concatenated, as boxes are:
-    the partner's resized (nearest), flipped and cut as the partner, 0 outside it."""
+    the partner's resized (nearest-exact), flipped and cut as the partner, 0 outside it."""
 
     num_others = 1
 
@@ -342,7 +311,7 @@ class MixUp(MultiImageTransform):
             mixed = mixed.round_().clamp_(0, torch.iinfo(base.dtype).max)
         mixed = mixed.to(base.dtype)
         if other_masks is not None:  # the kept ones, resized, flipped and cut as the partner
-            other_masks = _resize_masks(other_masks[keep], (nh, nw))
+            other_masks = resize_masks(other_masks[keep], (nh, nw))
             other_masks = other_masks.flip(-1) if flipped else other_masks
         parts = [
             _Part(target, own, torch.ones(len(own), dtype=torch.bool), own_masks),

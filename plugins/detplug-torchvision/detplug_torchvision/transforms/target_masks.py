@@ -1,5 +1,6 @@
 """Instance masks of a sample's target for the transforms that move them themselves
-(``Mosaic``, ``MixUp``, ``DropIgnored``, ``SanitizeBoxes``).
+(``Mosaic``, ``MixUp``, ``DropIgnored``, ``SanitizeBoxes``): read, check, select, resize
+and place them.
 
 ``target["masks"]`` is a ``tv_tensors.Mask`` [K, H, W], one per box in box order, H and W
 the image's (docs/data.md). torchvision's own kernels move it with the image; these
@@ -9,15 +10,24 @@ longer matches its boxes is refused by name instead of passed through.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+import torch
 from torch import Tensor
 from torchvision import tv_tensors
 
 from detplug_core.errors import BuildError
 from detplug_torchvision.datasets.errors import SampleError
 
-__all__ = ["MASKS", "check_keys_leave_out_masks", "masks_of", "select_masks"]
+__all__ = [
+    "MASKS",
+    "check_keys_leave_out_masks",
+    "masks_of",
+    "place_masks",
+    "resize_masks",
+    "select_masks",
+]
 
 #: the target key of the instance masks
 MASKS = "masks"
@@ -68,3 +78,37 @@ def check_keys_leave_out_masks(name: str, keys: tuple[str, ...]) -> tuple[str, .
             "keys are the per-box entries that are only selected (labels, ignore, ...)"
         )
     return keys
+
+
+def resize_masks(masks: Tensor, size: Sequence[int]) -> Tensor:
+    """Masks [K, h, w] resized to ``size`` (h, w) by nearest neighbour with pixel centres
+    aligned (``nearest-exact``): each mask edge stays within half a pixel of where the
+    resize puts it (mean offset 0). torchvision's ``Mask`` kernel (``nearest``) samples at
+    each pixel's top-left corner, which moves edges 0 to 1 pixel down-right (mean +0.46 px
+    over random scales 0.3-6.5). The dtype is kept (bool included)."""
+    if tuple(masks.shape[-2:]) == tuple(size):
+        return masks
+    if len(masks) == 0:
+        return masks.new_zeros((0, *size))
+    data = masks.to(torch.uint8) if masks.dtype == torch.bool else masks  # (no bool kernel)
+    out = torch.nn.functional.interpolate(data[None], size=list(size), mode="nearest-exact")[0]
+    return out.to(masks.dtype)
+
+
+def place_masks(pieces: Sequence[tuple[Tensor, tuple[int, int]]], size: Sequence[int]) -> Tensor:
+    """Each piece's masks [k, h, w] with their top-left corner at its ``(y, x)`` shift on
+    one empty (0) canvas of ``size`` (H, W), in order: [sum k, H, W], what falls outside
+    cut. One buffer, written once (a 1280-px mosaic's masks are 1.6 MB each)."""
+    height, width = size
+    total = sum(len(masks) for masks, _ in pieces)
+    out = torch.zeros((total, height, width), dtype=pieces[0][0].dtype)
+    start = 0
+    for masks, (dy, dx) in pieces:
+        y1, y2 = max(dy, 0), min(dy + masks.shape[1], height)
+        x1, x2 = max(dx, 0), min(dx + masks.shape[2], width)
+        if y2 > y1 and x2 > x1:
+            out[start : start + len(masks), y1:y2, x1:x2] = masks[
+                :, y1 - dy : y2 - dy, x1 - dx : x2 - dx
+            ]
+        start += len(masks)
+    return out
