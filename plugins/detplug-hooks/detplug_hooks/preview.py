@@ -24,7 +24,8 @@ class PredictionPreviewHook(Hook):
     their ground truth (green) and predictions (red, ``class score``) as PNG files
     ``<out_dir>/iter_<N>_<k>.png`` (``N`` = training iterations done, ``k`` = image index).
     Instance masks are filled in the same colours, see-through: the targets' ``masks`` and
-    a mask model's predicted ``masks`` or ``box_masks`` (thresholded at 0.5).
+    a mask model's predicted ``masks`` or ``box_masks`` (thresholded at 0.5). A test run
+    (``detplug test``) writes the first ``num_images`` test images as ``test_<k>.png``.
 
     Args:
         interval: preview every ``interval``-th validation (1 = each one).
@@ -64,12 +65,26 @@ class PredictionPreviewHook(Hook):
         self._written = 0
 
     def after_val_iter(self, runner: RunnerView, batch_idx: int, data_batch: Any, outputs: list):
+        name = f"iter_{int(runner.iter):07d}"
+        self._preview(runner, data_batch, outputs, name, _classes(runner.val_dataloader))
+
+    def before_test_epoch(self, runner: RunnerView) -> None:
+        self._active = is_main_process(runner)
+        self._written = 0
+
+    def after_test_iter(self, runner: RunnerView, batch_idx: int, data_batch: Any, outputs: list):
+        self._preview(runner, data_batch, outputs, "test", _classes(runner.test_dataloader))
+
+    def _preview(
+        self, runner: RunnerView, data_batch: Any, outputs: list, name: str, classes: Any
+    ) -> None:
+        """Draw the batch's images while fewer than ``num_images`` are written, as
+        ``<out_dir>/<name>_<k>.png``."""
         if not self._active or self._written >= self.num_images:
             return
         images, targets = data_batch
         out = work_path(runner, self.out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        classes = _classes(runner)
         for image, target, pred in zip(images, targets, outputs, strict=False):
             if self._written >= self.num_images:
                 break
@@ -88,7 +103,7 @@ class PredictionPreviewHook(Hook):
                 gt_masks=target.get("masks"),
                 masks=drawn.get("masks"),
             )
-            path = out / f"iter_{int(runner.iter):07d}_{self._written:02d}.png"
+            path = out / f"{name}_{self._written:02d}.png"
             picture.save(path)
             self.written_files.append(str(path))
             self._written += 1
@@ -107,9 +122,8 @@ class PredictionPreviewHook(Hook):
         return drawn
 
 
-def _classes(runner: RunnerView) -> list[str] | None:
-    """Class names of the validation dataset, for the labels drawn next to the boxes."""
-    loader = runner.val_dataloader
+def _classes(loader: Any) -> list[str] | None:
+    """Class names of the loader's dataset, for the labels drawn next to the boxes."""
     return getattr(getattr(loader, "dataset", None), "classes", None)
 
 

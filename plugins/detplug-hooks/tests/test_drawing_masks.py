@@ -80,7 +80,8 @@ def test_previews_of_a_mask_model_draw_gt_and_predicted_masks(tmp_path, monkeypa
     """The preview of the val image equals ``draw_detections`` of the dataset's own GT
     masks and of the model's best 5 masks pasted at its boxes in the 96-px image by
     torchvision's ``paste_masks_in_image`` (enlarged
-    4x by min_side, so that labels cover little of them); without either it differs."""
+    4x by min_side, so that labels cover little of them); without either it differs. A test
+    run previews the same image as ``test_00.png``."""
     pytest.importorskip("detplug_mask_rcnn")
     from torchvision.models.detection.roi_heads import paste_masks_in_image
 
@@ -92,6 +93,10 @@ def test_previews_of_a_mask_model_draw_gt_and_predicted_masks(tmp_path, monkeypa
     cfg = load_config(RECIPE, _tiny_val_config(tmp_path))
     cfg["val_dataloader"]["dataset"]["with_masks"] = True  # GT masks (the recipe may set it)
     with Runner(cfg) as runner:
+        logits = runner.model.roi_head.mask_predictor.logits
+        with torch.no_grad():  # each mask its whole box (initial ones hover around 0.5)
+            logits.weight.zero_()
+            logits.bias.fill_(5.0)
         runner.val()
         dataset = runner.val_dataloader.dataset
         model = runner.model.eval()
@@ -115,6 +120,9 @@ def test_previews_of_a_mask_model_draw_gt_and_predicted_masks(tmp_path, monkeypa
         assert (drawn != expected).any(-1).mean() < 0.002
         assert (drawn != gt_only).any(-1).mean() > 0.05  # the predicted masks
         assert (gt_only != bare).any(-1).mean() > 0.05  # the GT masks
+        runner.test()  # detplug test: the val set again (the recipe has no test set)
+        tested = np.asarray(Image.open(path.with_name("test_00.png")).convert("RGB"))
+        assert np.array_equal(tested, drawn)
 
 
 def test_data_show_draws_and_check_counts_the_masks_of_shapes(tmp_path, monkeypatch):
