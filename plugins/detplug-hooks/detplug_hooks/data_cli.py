@@ -82,6 +82,22 @@ def _without_image_scan(cfg: Any, registry: Any) -> Any:
     return out
 
 
+def with_masks(splits: dict) -> dict:
+    """The split configs with every leaf dataset (inside Repeat/Concat wrappers) loading
+    instance masks (``with_masks: true``), for ``--masks``."""
+
+    def leaves(cfg: Any) -> Any:
+        if not isinstance(cfg, dict):
+            return cfg
+        if "dataset" in cfg:
+            return {**cfg, "dataset": leaves(cfg["dataset"])}
+        if "datasets" in cfg:
+            return {**cfg, "datasets": [leaves(d) for d in cfg["datasets"]]}
+        return {**cfg, "with_masks": True}
+
+    return {split: leaves(cfg) for split, cfg in splits.items()}
+
+
 def _without_transforms(cfg: Any) -> Any:
     if not isinstance(cfg, dict):
         return cfg
@@ -99,12 +115,19 @@ def data_group() -> None:
 _target = click.argument("target", metavar="CONFIG_OR_PATH")
 _overrides = click.argument("overrides", nargs=-1)
 _images = click.option("--data-images", metavar="DIR", help="The image folder of a COCO JSON.")
+_masks = click.option(
+    "--masks",
+    is_flag=True,
+    help="Load instance masks (with_masks: true), also where the data set or config does "
+    "not ask for them.",
+)
 
 
 @data_group.command("check")
 @_target
 @_overrides
 @_images
+@_masks
 @click.option("--out", default="data_check", show_default=True, help="Folder for labels.png.")
 @click.option(
     "--decode",
@@ -114,16 +137,20 @@ _images = click.option("--data-images", metavar="DIR", help="The image folder of
     "JPEG/PNG).",
 )
 def check(
-    target: str, overrides: tuple[str, ...], data_images: str | None, out: str, decode: bool
+    target: str,
+    overrides: tuple[str, ...],
+    data_images: str | None,
+    masks: bool,
+    out: str,
+    decode: bool,
 ) -> None:
     """Counts, histograms and problems per split; writes OUT/labels.png."""
     from detplug_hooks.data_stats import collect_stats, format_stats, scan_images, scan_masks
     from detplug_hooks.plots.labels import plot_labels
 
     problems = 0
-    for n, (split, dataset) in enumerate(
-        build_splits(split_configs(target, data_images, overrides))
-    ):
+    splits = split_configs(target, data_images, overrides)
+    for n, (split, dataset) in enumerate(build_splits(with_masks(splits) if masks else splits)):
         stats = collect_stats(dataset, split)
         stats.problems = scan_images(dataset, decode=decode)
         if decode and stats.with_masks:
@@ -145,6 +172,7 @@ def check(
 @_target
 @_overrides
 @_images
+@_masks
 @click.option("--out", default="data_show", show_default=True, help="Folder for the PNGs.")
 @click.option("--split", default="train", show_default=True, help="Which split to draw.")
 @click.option("--num", default=8, show_default=True, help="How many images.")
@@ -152,6 +180,7 @@ def show(
     target: str,
     overrides: tuple[str, ...],
     data_images: str | None,
+    masks: bool,
     out: str,
     split: str,
     num: int,
@@ -163,6 +192,7 @@ def show(
     from detplug_hooks.drawing import draw_detections
 
     splits = split_configs(target, data_images, overrides)
+    splits = with_masks(splits) if masks else splits
     if split not in splits:
         raise DataError(f"--split {split}: the data has splits {', '.join(splits)}")
     from detplug_torchvision.datasets import SampleError

@@ -163,3 +163,61 @@ def test_data_show_draws_and_check_counts_the_masks_of_shapes(tmp_path, monkeypa
     # without --decode the masks are not loaded, and the report says so
     res = CliRunner().invoke(data_group, ["check", RECIPE, *overrides])
     assert "masks: one per box, not loaded" in res.output
+
+
+def test_masks_flag_checks_and_draws_the_polygons_of_a_coco_json(tmp_path, monkeypatch):
+    """``--masks`` on a COCO JSON (no config): the loader's mask clean-up printed as its box
+    clean-up is (exit 0), the kept masks counted, and drawn as pycocotools rasterises them."""
+    import json
+
+    from click.testing import CliRunner
+    from detplug_hooks.data_cli import data_group
+    from pycocotools import mask as mask_utils
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "images").mkdir()
+    for i, (h, w) in ((1, (40, 60)), (2, (30, 30))):
+        Image.new("RGB", (w, h), (90, 90, 90)).save(tmp_path / "images" / f"{i}.png")
+    square = [[5, 5, 30, 5, 30, 20, 5, 20]]
+    anns = [
+        (1, square, [5, 5, 25, 15]),
+        (1, [[40, 10, 70, 10, 70, 35, 40, 35], [1, 1, 2, 2]], [40, 10, 20, 25]),  # cut; 2 points
+        (2, [[5, 5, 10, 5, 15, 5]], [5, 5, 10, 2]),  # collinear: an empty mask
+        (2, [[2, 2, 20, 2, 20, 20]], [2, 2, 18, 18]),
+    ]
+    coco = {
+        "images": [
+            {"id": 1, "file_name": "1.png", "height": 40, "width": 60},
+            {"id": 2, "file_name": "2.png", "height": 30, "width": 30},
+        ],
+        "annotations": [
+            {
+                "id": k + 1,
+                "image_id": i,
+                "category_id": 1,
+                "iscrowd": 0,
+                "bbox": box,
+                "segmentation": seg,
+            }
+            for k, (i, seg, box) in enumerate(anns)
+        ],  # fmt: skip
+        "categories": [{"id": 1, "name": "thing"}],
+    }
+    (tmp_path / "ann.json").write_text(json.dumps(coco))
+    common = ["ann.json", "--data-images", "images", "--masks"]
+    res = CliRunner().invoke(data_group, ["check", *common, "--decode"])
+    assert res.exit_code == 0, res.output
+    assert "[train] 2 images, 3 boxes" in res.output
+    assert "  masks: 3, 0 empty" in res.output
+    assert "loader: 1 polygons of fewer than 3 points left out" in res.output
+    assert "loader: 1 empty masks dropped" in res.output
+    assert "loader: 1 masks reaching outside the image cut at its border" in res.output
+    res = CliRunner().invoke(data_group, ["show", *common, "--num", "1"])
+    assert res.exit_code == 0, res.output
+    drawn = np.asarray(Image.open(tmp_path / "data_show" / "train_00000_1.png").convert("RGB"))
+    assert drawn.shape == (280, 420, 3)  # enlarged 7x to min_side 256
+    rle = mask_utils.merge(mask_utils.frPyObjects(square, 40, 60))
+    inside = np.kron(mask_utils.decode(rle), np.ones((7, 7), np.uint8)).astype(bool)
+    tinted = (drawn == np.round(90 * (1 - MASK_ALPHA) + np.asarray(GT_COLOR) * MASK_ALPHA)).all(-1)
+    assert tinted[inside].mean() > 0.8  # the rest: the box's outline and label
+    assert not tinted[:, :200][~inside[:, :200]].any()
