@@ -221,3 +221,29 @@ def test_masks_flag_checks_and_draws_the_polygons_of_a_coco_json(tmp_path, monke
     tinted = (drawn == np.round(90 * (1 - MASK_ALPHA) + np.asarray(GT_COLOR) * MASK_ALPHA)).all(-1)
     assert tinted[inside].mean() > 0.8  # the rest: the box's outline and label
     assert not tinted[:, :200][~inside[:, :200]].any()
+
+
+def test_previews_bring_predicted_masks_to_the_drawn_image():
+    """Predictions arrive in the original image's pixels (96 x 128, ``orig_size``); the
+    drawn image is the 48 x 64 network input. Image-sized ``masks`` are resized to it as
+    torchvision's v2 ``resize`` does; ``box_masks`` are pasted at the boxes scaled to it,
+    as torchvision's ``paste_masks_in_image`` pastes."""
+    from detplug_hooks.preview import PredictionPreviewHook
+    from torchvision.models.detection.roi_heads import paste_masks_in_image
+    from torchvision.transforms.v2 import functional as TF
+
+    g = torch.Generator().manual_seed(0)
+    boxes = torch.tensor([[10.0, 8.0, 70.0, 60.0], [50.0, 30.0, 120.0, 90.0], [0, 0, 30, 20]])
+    pred = {"boxes": boxes, "scores": torch.tensor([0.9, 0.8, 0.1]), "labels": torch.zeros(3)}
+    image, target = torch.zeros(3, 48, 64), {"orig_size": (96, 128)}
+    hook = PredictionPreviewHook(score_thr=0.5)
+    full = torch.rand(3, 1, 96, 128, generator=g)
+    drawn = hook._drawn_predictions(image, target, {**pred, "masks": full})
+    torch.testing.assert_close(drawn["boxes"], boxes[:2] / 2)
+    expected = TF.resize(full[:2], [48, 64], antialias=False)[:, 0] >= 0.5
+    assert torch.equal(drawn["masks"], expected)
+    grids = torch.rand(3, 1, 14, 14, generator=g)
+    drawn = hook._drawn_predictions(image, target, {**pred, "box_masks": grids})
+    expected = paste_masks_in_image(grids[:2], boxes[:2] / 2, (48, 64))[:, 0] >= 0.5
+    assert torch.equal(drawn["masks"], expected)
+    assert "masks" not in hook._drawn_predictions(image, target, pred)  # boxes only
