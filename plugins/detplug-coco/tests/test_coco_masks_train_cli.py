@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw
 
 RECIPE = "mask_rcnn::mask_rcnn_r18_fpn_shapes.yaml"
 SHORT = [
-    "train.max_epochs=1", "train.val_interval=1", "train.log_interval=1",
+    "train.max_iters=2", "train.val_interval=2", "train.log_interval=1",
     "param_schedulers.0.end=2", "train_dataloader.batch_size=2",
     "train_dataloader.num_workers=0", "train_dataloader.persistent_workers=false",
     "val_dataloader.num_workers=0", "val_dataloader.persistent_workers=false",
