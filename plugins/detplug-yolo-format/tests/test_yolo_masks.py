@@ -185,7 +185,7 @@ def test_detplug_train_mask_rcnn_on_a_yolo_segmentation_export(tmp_path):
     data = segment_dataset(tmp_path / "export", n_train=4, n_val=2)
     work = tmp_path / "work"
     short = [
-        "train.max_epochs=1", "train.val_interval=1", "train.log_interval=1",
+        "train.max_iters=2", "train.val_interval=2", "train.log_interval=1",
         "checkpoint.interval=0", "checkpoint.save_best=null", "train_dataloader.batch_size=2",
         "train_dataloader.num_workers=0", "train_dataloader.persistent_workers=false",
         "val_dataloader.num_workers=0", "val_dataloader.persistent_workers=false",
@@ -200,3 +200,5 @@ def test_detplug_train_mask_rcnn_on_a_yolo_segmentation_export(tmp_path):
     logged = [json.loads(line) for line in (work / "scalars.jsonl").read_text().splitlines()]
     train = [s for s in logged if s.get("mode") == "train"]
     assert len(train) == 2 and all(s["loss_mask"] > 0 for s in train), train
+    metrics = json.loads((work / "metrics.jsonl").read_text().splitlines()[-1])
+    assert "coco/segm_mAP" in metrics and "coco/mAP" in metrics, metrics  # val masks too
