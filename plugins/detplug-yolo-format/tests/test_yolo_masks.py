@@ -16,6 +16,7 @@ import pytest
 import torch
 from detplug_yolo_format.dataset import YoloDataset
 from matplotlib.path import Path as PolygonPath
+from PIL import Image
 from torchvision import tv_tensors
 from yolo_fixtures import (
     polygon_row,
@@ -202,3 +203,29 @@ def test_detplug_train_mask_rcnn_on_a_yolo_segmentation_export(tmp_path):
     assert len(train) == 2 and all(s["loss_mask"] > 0 for s in train), train
     metrics = json.loads((work / "metrics.jsonl").read_text().splitlines()[-1])
     assert "coco/segm_mAP" in metrics and "coco/mAP" in metrics, metrics  # val masks too
+
+
+def test_a_point_off_by_rounding_is_not_reported_clipped(tmp_path):
+    rows = ["0 0.1 0.1 1.0000004 0.1 0.5 1.0000004"]  # 6e-5 px past the border at 160 px
+    ds = YoloDataset(str(one_image(tmp_path, rows)), with_masks=True)
+    assert ds.report.counts == {} and ds.records[0].boxes[0].tolist()[2:] == [W, H]
+
+
+def test_an_exif_rotated_photo_gets_masks_in_its_displayed_frame(tmp_path):
+    """Labels are drawn on the displayed photo (as Ultralytics reads it): a 40x30 JPEG
+    stored with EXIF orientation 6 (displayed 30x40) and a bright block in its stored
+    top-left corner, displayed at x 20..30, y 0..16."""
+    stored = np.full((30, 40, 3), 20, np.uint8)
+    stored[0:10, 0:16] = 250
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "images" / "train" / "a.jpg"
+    path.parent.mkdir(parents=True)
+    Image.fromarray(stored).save(path, exif=exif.tobytes(), quality=95)
+    block = [(20, 0), (30, 0), (30, 16), (20, 16)]
+    write_labels(tmp_path / "labels" / "train" / "a.txt", [polygon_row(0, block, 30, 40)])
+    ds = YoloDataset(str(write_data_yaml(tmp_path, train="images/train")), with_masks=True)
+    image, target = ds.load_raw(0)
+    assert image.shape == (3, 40, 30) and target["masks"].shape == (1, 40, 30)
+    inside = target["masks"][0].bool()
+    assert inside.sum() == 160 and image[0][inside].float().mean() > 200
