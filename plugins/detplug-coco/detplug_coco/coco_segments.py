@@ -143,14 +143,14 @@ class SegmentStore:
         raise ValueError(f"SegmentStore: annotation {row} has no segmentation")
 
     def masks(self, rows: np.ndarray, height: int, width: int) -> np.ndarray:
-        """The masks of annotations ``rows`` (int [K]), uint8 [K, height, width]."""
-        rows = np.asarray(rows).tolist()
-        masks = np.empty((len(rows), height, width), np.uint8)
-        for k, row in enumerate(rows):
-            # one at a time into the [K, H, W] array: decoding the list at once returns
-            # [H, W, K] in column order, whose copy to [K, H, W] costs more than the decoding
-            masks[k] = mask_utils.decode(self.rle_of(row, height, width))
-        return masks
+        """The masks of annotations ``rows`` (int [K]), uint8 [K, height, width], in
+        pycocotools' column order (strides ``(H * W, 1, H)``): making them row-ordered
+        would cost a transposing copy as long as the decoding (a resize or flip that
+        follows writes a new array anyway)."""
+        rles = [self.rle_of(row, height, width) for row in np.asarray(rows).tolist()]
+        if not rles:
+            return np.zeros((0, height, width), np.uint8)
+        return mask_utils.decode(rles).transpose(2, 0, 1)  # [H, W, K] Fortran-ordered
 
     @property
     def nbytes(self) -> int:
