@@ -43,6 +43,7 @@ def _grouped(columns) -> list:
         columns.boxes[order].tolist(),
         columns.cat_ids[order].tolist(),
         columns.crowd[order].tolist(),
+        columns.ann_pos[order].tolist(),  # where each annotation is in the file (masks)
         columns.image_ids.tolist(),
         columns.file_names,
         columns.heights.tolist(),
