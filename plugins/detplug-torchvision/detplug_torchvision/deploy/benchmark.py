@@ -34,6 +34,7 @@ from detplug_torchvision.deploy.export import (
 )
 from detplug_torchvision.deploy.extras import require
 from detplug_torchvision.deploy.model import DeployModel
+from detplug_torchvision.masks import image_masks
 
 BACKENDS = ("eager", "channels_last", "pt2", "onnxruntime", "onnxruntime_int8")
 Runner = Callable[[list[Tensor]], object]
@@ -125,7 +126,10 @@ def _eager(model: DeployModel, channels_last: bool) -> Runner:
 
     @torch.inference_mode()
     def run(images: list[Tensor]) -> object:
-        return model.detect(images)
+        outputs = model.detect(images)
+        # A mask model's masks pasted in its image, as Detector and the exported files give them.
+        sizes = [(image.shape[-2], image.shape[-1]) for image in images]
+        return outputs, [image_masks(o, size) for o, size in zip(outputs, sizes, strict=True)]
 
     return run
 

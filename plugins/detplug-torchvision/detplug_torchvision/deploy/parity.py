@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -17,9 +17,10 @@ class Parity:
     without a partner, apart from those excused (scores within ``margin`` of the threshold,
     or tied with another score: their presence or order is rounding, not a difference).
 
-    ``mask_iou``: with masks on both sides, the lowest IoU of the binary masks of a matched
-    pair (1.0 when nothing matched); ``None`` when neither side has masks.
-    ``masks_missing``: one side has masks and the other has none.
+    ``mask_iou``: for a mask model, the lowest IoU of the binary masks of a matched pair
+    (1.0 when nothing matched); ``None`` when neither side has masks (or they were not
+    compared). ``masks_missing``: one side has masks and the other has none. ``pairs``:
+    the matched detections, (index in ref, index in other).
     """
 
     matched: int
@@ -28,6 +29,7 @@ class Parity:
     score_diff: float
     mask_iou: float | None = None
     masks_missing: bool = False
+    pairs: list[tuple[int, int]] = field(default_factory=list, repr=False)
 
     def ok(self, tol: float = 1e-4, min_mask_iou: float = MIN_MASK_IOU) -> bool:
         boxes_ok = self.unmatched == 0 and self.box_diff <= tol and self.score_diff <= tol
@@ -73,11 +75,12 @@ def compare(
     margin: float = 1e-4,
     min_iou: float = 0.5,
 ) -> Parity:
-    """``ref``/``other``: (boxes [K, 4], scores [K], labels [K]) as numpy arrays, and
-    binary masks [K, H, W] fourth for a mask model. Each ref detection, best first, takes
-    the unmatched same-label detection of ``other`` with IoU at least ``min_iou``
-    (zero-area boxes: coordinates within 1e-3 of the image size) and the closest
-    coordinates and score; the masks of matched detections are then compared."""
+    """``ref``/``other``: (boxes [K, 4], scores [K], labels [K]) as numpy arrays (further
+    items, a mask model's masks, are not looked at). Each ref
+    detection, best first, takes the unmatched same-label detection of ``other`` with IoU
+    at least ``min_iou`` (zero-area boxes: coordinates within 1e-3 of the image size) and
+    the closest coordinates and score. Masks are compared by the caller on ``pairs``
+    (:func:`detplug_torchvision.deploy.check.compare_to_eager`)."""
     rb, rs, rl = (np.asarray(x, dtype=np.float64) for x in ref[:3])
     ob, os_, ol = (np.asarray(x, dtype=np.float64) for x in other[:3])
     used = np.zeros(len(os_), dtype=bool)
@@ -105,11 +108,4 @@ def compare(
         score_diff = max(score_diff, float(abs(rs[i] - os_[best])))
     for j in np.where(~used)[0]:
         unmatched += not _excused(os_, j, score_threshold, margin)
-    parity = Parity(matched, unmatched, box_diff, score_diff)
-    if (len(ref) > 3) != (len(other) > 3):
-        parity.masks_missing = True
-    elif len(ref) > 3:
-        mine, theirs = [p[0] for p in pairs], [p[1] for p in pairs]
-        ious = mask_ious(np.asarray(ref[3])[mine], np.asarray(other[3])[theirs])
-        parity.mask_iou = float(ious.min()) if len(ious) else 1.0
-    return parity
+    return Parity(matched, unmatched, box_diff, score_diff, pairs=pairs)
