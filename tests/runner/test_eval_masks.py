@@ -183,7 +183,8 @@ def test_prepared_batches_are_gathered_from_two_ranks(tmp_path, toy):
         COMMON
         + textwrap.dedent(
             """
-            import json, sys
+            import gc, json, sys
+            import torch.distributed as dist
             from detplug_core.runner import Runner
 
             with Runner(config(sys.argv[1], 7)) as runner:
@@ -192,6 +193,13 @@ def test_prepared_batches_are_gathered_from_two_ranks(tmp_path, toy):
                     out = {"metrics": metrics, "seen": Compacting.last.seen,
                            "plain": Plain.last.shapes}
                     open(sys.argv[2], "w").write(json.dumps(out))
+            # the process group is the caller's (Runner.close): torn down as the CLI does
+            # (detplug_core/cli/rank.py), never by a destructor at interpreter exit, which
+            # can abort a rank ("terminate called without an active exception")
+            del runner
+            gc.collect()
+            dist.barrier()
+            dist.destroy_process_group()
             """
         )
     )
