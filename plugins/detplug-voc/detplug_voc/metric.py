@@ -81,6 +81,19 @@ class VOCMetric:
         self._images: list[tuple[np.ndarray, ...]] = []
         self._results: list[ClassResult] | None = None
 
+    def prepare(
+        self, predictions: Sequence[Mapping], targets: Sequence[Mapping]
+    ) -> tuple[list[dict], list[dict]]:
+        """One batch as this box metric keeps it (the evaluator calls this per batch, on the
+        rank that predicted it): a mask model's masks (``masks``, ``box_masks``) are left
+        out, so an evaluation under DDP never holds image-sized masks until the gather.
+        The inputs are unchanged."""
+        dense = ("masks", "box_masks")
+        return (
+            [{k: v for k, v in p.items() if k not in dense} for p in predictions],
+            [{k: v for k, v in t.items() if k not in dense} for t in targets],
+        )
+
     def update(self, predictions: Sequence[Mapping], targets: Sequence[Mapping]) -> None:
         """Add one batch: ``predictions[i]`` are the detections for ``targets[i]``."""
         if len(predictions) != len(targets):

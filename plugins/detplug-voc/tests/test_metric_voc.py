@@ -325,3 +325,22 @@ def test_accepts_bf16_predictions():
         [target([A], [0])],
     )
     assert metric.compute()["mAP"] == 1.0
+
+
+def test_prepare_leaves_a_mask_models_masks_out_and_the_numbers_alone():
+    """The evaluator keeps what ``prepare`` returns until the metric runs (all of it under
+    DDP): a box metric keeps no image-sized masks, and scores the same."""
+    preds = [pred([A, [1, 0, 11, 10]], [0.9, 0.8], [0, 0]), pred([C], [0.6], [0])]
+    preds[0]["masks"] = torch.rand(2, 1, 64, 64)
+    preds[1]["box_masks"] = torch.rand(1, 1, 28, 28)
+    targets = [target([A, B], [0, 0], image_id=0), target([C], [0], image_id=1)]
+    targets[0]["masks"] = torch.ones(2, 64, 64, dtype=torch.uint8)
+    metric = VOCMetric(classes=["a"])
+    kept_preds, kept_targets = metric.prepare(preds, targets)
+    assert not any({"masks", "box_masks"} & set(p) for p in kept_preds)
+    assert not any("masks" in t for t in kept_targets)
+    assert "masks" in preds[0] and "masks" in targets[0]  # the inputs are unchanged
+    metric.update(kept_preds, kept_targets)
+    reference = VOCMetric(classes=["a"])
+    reference.update(preds, targets)
+    assert metric.compute() == reference.compute()
