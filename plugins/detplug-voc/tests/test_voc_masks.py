@@ -5,17 +5,15 @@ photos with PNGs written here; the mask recipe through ``--data`` on a tiny VOC 
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from detplug_torchvision.testing.recipes import train_two_iterations
 from detplug_voc.dataset import VOCDataset
 from PIL import Image
 from torchvision import tv_tensors
@@ -212,22 +210,6 @@ def test_detplug_train_mask_rcnn_on_a_voc_folder_with_object_pngs(tmp_path):
     root = voc_root(tmp_path / "voc", images, size=(64, 48))
     (root / "ImageSets" / "Main" / "train.txt").write_text("im0\nim1\nim2\nim3\n")
     (root / "ImageSets" / "Main" / "val.txt").write_text("im4\nim5\n")
-    work = tmp_path / "work"
-    short = [
-        "train.max_iters=2", "train.val_interval=2", "train.log_interval=1",
-        "checkpoint.interval=0", "checkpoint.save_best=null", "train_dataloader.batch_size=2",
-        "train_dataloader.num_workers=0", "train_dataloader.persistent_workers=false",
-        "val_dataloader.num_workers=0", "val_dataloader.persistent_workers=false",
-    ]  # fmt: skip
-    res = subprocess.run(
-        [sys.executable, "-m", "detplug_core.cli.main", "train", MASK_RECIPE, "--data",
-         str(root), "--imgsz", "64", "--work-dir", str(work), "--device", "cpu", *short],
-        capture_output=True, text=True, timeout=600,
-        env={**os.environ, "DETPLUG_PROGRESS": "lines", "OMP_NUM_THREADS": "1"},
-    )  # fmt: skip
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    logged = [json.loads(line) for line in (work / "scalars.jsonl").read_text().splitlines()]
-    train = [s for s in logged if s.get("mode") == "train"]
+    train, metrics = train_two_iterations(MASK_RECIPE, root, tmp_path / "work")
     assert len(train) == 2 and all(s["loss_mask"] > 0 for s in train), train
-    metrics = json.loads((work / "metrics.jsonl").read_text().splitlines()[-1])
     assert "coco/segm_mAP" in metrics and "coco/mAP" in metrics, metrics  # val masks too

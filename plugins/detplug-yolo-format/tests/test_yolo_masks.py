@@ -5,15 +5,12 @@ pixel centres); dirty polygons are reported by file and line; a recipe with mask
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from detplug_torchvision.testing.recipes import train_two_iterations
 from detplug_yolo_format.dataset import YoloDataset
 from matplotlib.path import Path as PolygonPath
 from PIL import Image
@@ -184,24 +181,8 @@ def test_the_mask_recipe_keeps_with_masks_through_data(tmp_path):
 @pytest.mark.slow
 def test_detplug_train_mask_rcnn_on_a_yolo_segmentation_export(tmp_path):
     data = segment_dataset(tmp_path / "export", n_train=4, n_val=2)
-    work = tmp_path / "work"
-    short = [
-        "train.max_iters=2", "train.val_interval=2", "train.log_interval=1",
-        "checkpoint.interval=0", "checkpoint.save_best=null", "train_dataloader.batch_size=2",
-        "train_dataloader.num_workers=0", "train_dataloader.persistent_workers=false",
-        "val_dataloader.num_workers=0", "val_dataloader.persistent_workers=false",
-    ]  # fmt: skip
-    res = subprocess.run(
-        [sys.executable, "-m", "detplug_core.cli.main", "train", MASK_RECIPE, "--data",
-         str(data), "--imgsz", "64", "--work-dir", str(work), "--device", "cpu", *short],
-        capture_output=True, text=True, timeout=600,
-        env={**os.environ, "DETPLUG_PROGRESS": "lines", "OMP_NUM_THREADS": "1"},
-    )  # fmt: skip
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    logged = [json.loads(line) for line in (work / "scalars.jsonl").read_text().splitlines()]
-    train = [s for s in logged if s.get("mode") == "train"]
+    train, metrics = train_two_iterations(MASK_RECIPE, data, tmp_path / "work")
     assert len(train) == 2 and all(s["loss_mask"] > 0 for s in train), train
-    metrics = json.loads((work / "metrics.jsonl").read_text().splitlines()[-1])
     assert "coco/segm_mAP" in metrics and "coco/mAP" in metrics, metrics  # val masks too
 
 

@@ -134,3 +134,44 @@ def build_shapes_model(config: str) -> nn.Module:
     cfg = load_config(config, ["+data.classes=[rectangle,ellipse,triangle]"])
     resolve_num_classes(cfg)
     return MODELS.build(cfg["model"])
+
+
+#: ``detplug train`` overrides that cut a recipe that trains by iterations to 2 iterations
+#: and one evaluation, in the test's process budget (no workers, no checkpoints).
+TWO_ITERATIONS = (
+    "train.max_iters=2",
+    "train.val_interval=2",
+    "train.log_interval=1",
+    "checkpoint.interval=0",
+    "checkpoint.save_best=null",
+    "train_dataloader.batch_size=2",
+    "train_dataloader.num_workers=0",
+    "train_dataloader.persistent_workers=false",
+    "val_dataloader.num_workers=0",
+    "val_dataloader.persistent_workers=false",
+)
+
+
+def train_two_iterations(
+    recipe: str, data: str | Path, work_dir: Path, *overrides: str, imgsz: int = 64
+) -> tuple[list[dict], dict[str, float]]:
+    """``detplug train RECIPE --data DATA --imgsz IMGSZ`` cut to :data:`TWO_ITERATIONS`
+    (plus ``overrides``) in a fresh process on the CPU, as a user runs a recipe on their own
+    data; returns the training steps' logged scalars and the last evaluation's metrics."""
+    work_dir = Path(work_dir)
+    command = [sys.executable, "-m", "detplug_core.cli.main", "train", recipe]
+    command += ["--data", str(data), "--imgsz", str(imgsz)]
+    command += ["--work-dir", str(work_dir), "--device", "cpu", *TWO_ITERATIONS, *overrides]
+    res = subprocess.run(
+        command,
+        cwd=work_dir.parent,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "DETPLUG_PROGRESS": "lines", "OMP_NUM_THREADS": "1"},
+    )
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    lines = (work_dir / "scalars.jsonl").read_text().splitlines()
+    train = [s for s in map(json.loads, lines) if s.get("mode") == "train"]
+    metrics = json.loads((work_dir / "metrics.jsonl").read_text().splitlines()[-1])
+    return train, metrics
