@@ -46,8 +46,13 @@ def paste_masks(masks: Tensor, boxes: Tensor, image_size: tuple[int, int]) -> Te
     return pasted
 
 
+#: mask probability -> binary mask: the one threshold of detplug's masks (metric, Detector,
+#: infer, drawing, export)
+MASK_THRESHOLD = 0.5
+
+
 def image_masks(
-    prediction: dict, image_size: tuple[int, int], threshold: float = 0.5
+    prediction: dict, image_size: tuple[int, int], threshold: float = MASK_THRESHOLD
 ) -> Tensor | None:
     """Binary masks (bool [D, H, W]) of a prediction in an image of ``image_size`` (H, W):
     from ``masks`` ([D, 1, h, w] or [D, h, w] probabilities or 0/1 in any image size,

@@ -20,10 +20,10 @@ from torch import Tensor
 
 from detplug_core.errors import DetplugError
 from detplug_torchvision.deploy.export import load_pt2
-from detplug_torchvision.deploy.model import MASK_KEYS, MASK_THRESHOLD, DeployModel
+from detplug_torchvision.deploy.model import MASK_KEYS, DeployModel
 from detplug_torchvision.deploy.parity import MIN_MASK_IOU, Parity, compare, mask_ious
 from detplug_torchvision.deploy.validation import ValidationSet
-from detplug_torchvision.masks import image_masks
+from detplug_torchvision.masks import MASK_THRESHOLD, image_masks
 
 # (boxes, scores, labels), and masks uint8 [K, H, W] fourth for a mask model.
 Outputs = tuple[np.ndarray, ...]

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from detplug_torchvision.deploy.mask_paste import paste_masks_in_graph
 from detplug_torchvision.deploy.resize import EvalResize
+from detplug_torchvision.masks import MASK_THRESHOLD
 
 INPUT_CONTRACT = (
     "image: uint8 RGB tensor [3, H, W] of any size (H, W >= 1); outputs: boxes float32 [K, 4] "
@@ -18,7 +19,6 @@ INPUT_CONTRACT = (
     "(1 where the instance's mask probability is at least 0.5, in the input image's pixels)"
 )
 OUTPUT_NAMES = ("boxes", "scores", "labels", "masks")
-MASK_THRESHOLD = 0.5  # mask probability -> binary mask, as everywhere in detplug
 # Per-detection masks a detector may add (Mask R-CNN): ``masks`` [D, 1, h, w] in the network
 # input's pixels or ``box_masks`` [D, 1, M, M] on each box's grid.
 MASK_KEYS = ("masks", "box_masks")

@@ -14,11 +14,9 @@ from detplug_torchvision.deploy.model import DeployModel
 from detplug_torchvision.deploy.resize import eval_resize_from_config
 from detplug_torchvision.inference.inputs import ImageInput, is_single_image, to_image_tensor
 from detplug_torchvision.inference.loading import LoadedModel, load_model
-from detplug_torchvision.masks import encode_rle, image_masks
+from detplug_torchvision.masks import MASK_THRESHOLD, encode_rle, image_masks
 
 __all__ = ["Detections", "Detector"]
-
-MASK_THRESHOLD = 0.5  # mask probability -> binary mask, as everywhere in detplug
 
 
 @dataclass
